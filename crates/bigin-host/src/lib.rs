@@ -1,0 +1,352 @@
+//! Runs the Bigin upload component in wasmtime with WASI HTTP.
+//!
+//! The host gives the guest its `BIGIN_*` settings through
+//! `wasi:cli/environment`, and lets outgoing HTTP reach only the one API
+//! origin those settings name: a guest cannot be talked into sending the
+//! token, or anything else, to another host.
+
+use std::path::Path;
+
+use bigin_files::settings::{Origin, RawSettings, Scheme};
+use wasmtime::Result;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::error::Context as _;
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "uploader-component",
+        with: {
+            "wasi:cli": wasmtime_wasi::p2::bindings::sync::cli,
+            "wasi:random": wasmtime_wasi::p2::bindings::random,
+            "wasi:io": wasmtime_wasi::p2::bindings::sync::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::sync::http,
+        },
+    });
+}
+
+use bindings::UploaderComponentPre;
+pub use bindings::bigin::files::types::{
+    File, FileRef, FileTooLarge, InvalidFile, RateLimited, Settings, TransportFailure,
+    TransportKind, UploadError,
+};
+
+/// The guest's memory may grow to this; a call holds at most ten files of
+/// 20 MiB plus its own working set.
+const GUEST_MEMORY_LIMIT: usize = 1024 * 1024 * 1024;
+
+/// A compiled component, ready to be instantiated for each call.
+pub struct Runner {
+    engine: Engine,
+    pre: UploaderComponentPre<State>,
+}
+
+impl Runner {
+    /// Compiles the component at `path` (a `.wasm` component, or a `.cwasm`
+    /// made by [`Runner::precompile`] with the same wasmtime).
+    pub fn load(path: &Path) -> Result<Runner> {
+        let engine = engine()?;
+        let component = if path.extension().is_some_and(|e| e == "cwasm") {
+            // SAFETY: `deserialize_file` trusts the file to be wasmtime's own
+            // output; the host only loads `.cwasm` files that `precompile`
+            // wrote, and wasmtime checks its version and settings header.
+            unsafe { Component::deserialize_file(&engine, path) }
+        } else {
+            Component::from_file(&engine, path)
+        }
+        .with_context(|| format!("loading the component {}", path.display()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).context("linking WASI")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .context("linking WASI HTTP")?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .context("the component's imports do not match what the host provides")?;
+        let pre = UploaderComponentPre::new(pre).context("the component's exports")?;
+        Ok(Runner { engine, pre })
+    }
+
+    /// Compiles a component ahead of time into wasmtime's native format.
+    pub fn precompile(component: &Path, out: &Path) -> Result<()> {
+        let bytes =
+            std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+        let compiled = engine()?
+            .precompile_component(&bytes)
+            .context("compiling the component")?;
+        std::fs::write(out, compiled).with_context(|| format!("writing {}", out.display()))
+    }
+
+    /// The compiled component, for inspecting its imports and exports.
+    pub fn component(&self) -> &Component {
+        self.pre.instance_pre().component()
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Uploads `files` with `settings` given as `BIGIN_*` environment
+    /// variables, as `wasmtime run --env` would give them.
+    ///
+    /// The outer error is a host fault (a trap, a missing export); the inner
+    /// one is the component's answer.
+    pub fn upload(
+        &self,
+        env: &RawSettings,
+        files: &[File],
+    ) -> Result<Result<Vec<FileRef>, UploadError>> {
+        let (mut store, instance) = self.instantiate(env)?;
+        instance
+            .bigin_files_uploader()
+            .call_upload(&mut store, files)
+            .context("calling upload")
+    }
+
+    /// Uploads with settings passed as a value (`upload-with`).
+    pub fn upload_with(
+        &self,
+        settings: &Settings,
+        files: &[File],
+    ) -> Result<Result<Vec<FileRef>, UploadError>> {
+        let raw = RawSettings {
+            data_centre: settings.data_centre.clone(),
+            api_domain: settings.api_domain.clone(),
+            access_token: None,
+        };
+        let (mut store, instance) = self.instantiate_with_env(&raw, &[])?;
+        instance
+            .bigin_files_uploader()
+            .call_upload_with(&mut store, settings, files)
+            .context("calling upload-with")
+    }
+
+    fn instantiate(
+        &self,
+        env: &RawSettings,
+    ) -> Result<(Store<State>, bindings::UploaderComponent)> {
+        let mut vars = Vec::new();
+        if let Some(token) = &env.access_token {
+            vars.push((
+                bigin_files::settings::ENV_ACCESS_TOKEN,
+                token.expose().to_owned(),
+            ));
+        }
+        if let Some(dc) = &env.data_centre {
+            vars.push((bigin_files::settings::ENV_DATA_CENTRE, dc.clone()));
+        }
+        if let Some(domain) = &env.api_domain {
+            vars.push((bigin_files::settings::ENV_API_DOMAIN, domain.clone()));
+        }
+        self.instantiate_with_env(env, &vars)
+    }
+
+    fn instantiate_with_env(
+        &self,
+        env: &RawSettings,
+        vars: &[(&str, String)],
+    ) -> Result<(Store<State>, bindings::UploaderComponent)> {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        for (key, value) in vars {
+            wasi.env(key, value);
+        }
+        let state = State {
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            hooks: Hooks {
+                allowed: allowed_origin(env),
+            },
+            limits: StoreLimitsBuilder::new()
+                .memory_size(GUEST_MEMORY_LIMIT)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .context("instantiating the component")?;
+        Ok((store, instance))
+    }
+}
+
+fn engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    Engine::new(&config).context("starting wasmtime")
+}
+
+/// The one origin the guest may reach: the API domain the settings resolve
+/// to. Settings the guest will refuse anyway allow nothing.
+fn allowed_origin(env: &RawSettings) -> Option<Origin> {
+    let mut probe = env.clone();
+    // The origin does not depend on the token; a placeholder lets settings
+    // without one (refused by the guest) still be resolved.
+    if probe.access_token.is_none() {
+        probe.access_token = Some(bigin_files::settings::Secret::new("x"));
+    }
+    probe.check().ok().map(|s| s.origin)
+}
+
+struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    hooks: Hooks,
+    limits: StoreLimits,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Lets requests through only to the allowed origin.
+struct Hooks {
+    allowed: Option<Origin>,
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    http::Response<wasmtime_wasi_http::WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl WasiHttpHooks for Hooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let permitted = self
+            .allowed
+            .as_ref()
+            .is_some_and(|origin| same_origin(origin, request.uri()));
+        if !permitted {
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        drop(fut);
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let io: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> = Box::new(io);
+            Ok((response.map(BodyExt::boxed_unsync), io))
+        })
+    }
+}
+
+fn same_origin(origin: &Origin, uri: &http::Uri) -> bool {
+    let scheme_matches = match origin.scheme {
+        Scheme::Http => uri.scheme() == Some(&http::uri::Scheme::HTTP),
+        Scheme::Https => uri.scheme() == Some(&http::uri::Scheme::HTTPS),
+    };
+    let default_port = match origin.scheme {
+        Scheme::Http => 80,
+        Scheme::Https => 443,
+    };
+    let Some(authority) = uri.authority() else {
+        return false;
+    };
+    let wanted: http::uri::Authority = match origin.authority.parse() {
+        Ok(a) => a,
+        Err(_) => return false,
+    };
+    scheme_matches
+        && authority.host().eq_ignore_ascii_case(wanted.host())
+        && authority.port_u16().unwrap_or(default_port) == wanted.port_u16().unwrap_or(default_port)
+}
+
+/// JSON forms of the component's results, as the command line prints them.
+pub mod json {
+    use serde_json::{Value, json};
+
+    use super::{FileRef, TransportKind, UploadError};
+    use crate::bindings::bigin::files::types::Failure;
+
+    pub fn file_ref(r: &FileRef) -> Value {
+        json!({"name": r.name, "id": r.id, "size": r.size, "sha256": r.sha256})
+    }
+
+    /// The refs an error says were uploaded before it happened.
+    pub fn uploaded(error: &UploadError) -> &[FileRef] {
+        match error {
+            UploadError::Unauthorized(f)
+            | UploadError::Forbidden(f)
+            | UploadError::NotFound(f)
+            | UploadError::ServerError(f)
+            | UploadError::Api(f) => &f.uploaded,
+            UploadError::RateLimited(r) => &r.failure.uploaded,
+            UploadError::Transport(t) => &t.failure.uploaded,
+            UploadError::InvalidSettings(_)
+            | UploadError::InvalidFile(_)
+            | UploadError::TooLarge(_) => &[],
+        }
+    }
+
+    /// `{"error": "<case>", ...}` with the case's fields.
+    pub fn upload_error(error: &UploadError) -> Value {
+        match error {
+            UploadError::InvalidSettings(message) => {
+                json!({"error": "invalid-settings", "message": message})
+            }
+            UploadError::InvalidFile(f) => json!({
+                "error": "invalid-file", "index": f.index, "name": f.name, "reason": f.reason
+            }),
+            UploadError::TooLarge(f) => json!({
+                "error": "too-large", "index": f.index, "name": f.name,
+                "size": f.size, "limit": f.limit
+            }),
+            UploadError::Unauthorized(f) => failure("unauthorized", f),
+            UploadError::Forbidden(f) => failure("forbidden", f),
+            UploadError::NotFound(f) => failure("not-found", f),
+            UploadError::ServerError(f) => failure("server-error", f),
+            UploadError::Api(f) => failure("api", f),
+            UploadError::RateLimited(r) => {
+                let mut value = failure("rate-limited", &r.failure);
+                value["retry_after"] = json!(r.retry_after);
+                value
+            }
+            UploadError::Transport(t) => {
+                let mut value = failure("transport", &t.failure);
+                value["kind"] = json!(match t.kind {
+                    TransportKind::Timeout => "timeout",
+                    TransportKind::Connection => "connection",
+                    TransportKind::Dns => "dns",
+                    TransportKind::Protocol => "protocol",
+                });
+                value["body_sent"] = json!(t.body_sent);
+                value
+            }
+        }
+    }
+
+    fn failure(case: &str, f: &Failure) -> Value {
+        json!({
+            "error": case,
+            "http_status": f.http_status,
+            "code": f.code,
+            "message": f.message,
+            "files": f.files,
+            "uploaded": f.uploaded.iter().map(file_ref).collect::<Vec<_>>(),
+        })
+    }
+}

@@ -1,0 +1,162 @@
+//! `bigin`: upload files to Bigin through the upload component.
+//!
+//! Prints one JSON object per line per uploaded file on stdout. On failure
+//! it still prints the refs already won, then the error as one JSON object
+//! on stderr, and exits with 1 (3 when the host itself failed).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bigin_files::settings::{ENV_ACCESS_TOKEN, RawSettings, Secret};
+use bigin_files::upload::MAX_FILE_BYTES;
+use bigin_host::{File, FileRef, FileTooLarge, Runner, UploadError, json};
+use clap::{Parser, Subcommand};
+
+/// The component `make build` produces, found from the source tree.
+const DEFAULT_COMPONENT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../target/wasm32-wasip2/release/bigin_files.wasm"
+);
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Upload files to Bigin through a WebAssembly component"
+)]
+struct Cli {
+    /// The upload component (.wasm) or its precompiled form (.cwasm).
+    #[arg(long, env = "BIGIN_COMPONENT", default_value = DEFAULT_COMPONENT, global = true)]
+    component: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Upload files; the token comes from BIGIN_ACCESS_TOKEN.
+    Upload {
+        /// The account's data centre: us, eu, au, in, cn, jp, sa or ca.
+        #[arg(long, env = "BIGIN_DATA_CENTRE")]
+        data_centre: Option<String>,
+        /// An API origin that wins over the data centre, such as
+        /// http://127.0.0.1:8080 for the local server.
+        #[arg(long, env = "BIGIN_API_DOMAIN")]
+        api_domain: Option<String>,
+        /// The files to upload, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Compile the component ahead of time into a .cwasm for faster starts.
+    Precompile {
+        /// Where to write the compiled component.
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Upload {
+            data_centre,
+            api_domain,
+            files,
+        } => {
+            let settings = RawSettings {
+                data_centre,
+                api_domain,
+                access_token: std::env::var(ENV_ACCESS_TOKEN).ok().map(Secret::new),
+            };
+            upload(&cli.component, &settings, &files)
+        }
+        Command::Precompile { out } => match Runner::precompile(&cli.component, &out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => host_failure(&e),
+        },
+    }
+}
+
+fn upload(component: &Path, settings: &RawSettings, paths: &[PathBuf]) -> ExitCode {
+    let files = match read_files(paths) {
+        Ok(files) => files,
+        Err(Refusal::Upload(error)) => return upload_failure(&[], &error),
+        Err(Refusal::Host(message)) => return host_failure(&message),
+    };
+    let runner = match Runner::load(component) {
+        Ok(runner) => runner,
+        Err(e) => return host_failure(&format!("{e:#}")),
+    };
+    match runner.upload(settings, &files) {
+        Ok(Ok(refs)) => {
+            print_refs(&refs);
+            ExitCode::SUCCESS
+        }
+        Ok(Err(error)) => upload_failure(json::uploaded(&error), &error),
+        Err(e) => host_failure(&format!("{e:#}")),
+    }
+}
+
+enum Refusal {
+    Upload(UploadError),
+    Host(String),
+}
+
+/// Reads the files, refusing one over the limit from its size alone so a
+/// huge file is never read into memory.
+fn read_files(paths: &[PathBuf]) -> Result<Vec<File>, Refusal> {
+    let mut files = Vec::with_capacity(paths.len());
+    for (index, path) in paths.iter().enumerate() {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| {
+                Refusal::Host(format!(
+                    "{}: the file name is not valid UTF-8",
+                    path.display()
+                ))
+            })?
+            .to_owned();
+        let size = std::fs::metadata(path)
+            .map_err(|e| Refusal::Host(format!("{}: {e}", path.display())))?
+            .len();
+        if size > MAX_FILE_BYTES {
+            return Err(Refusal::Upload(UploadError::TooLarge(FileTooLarge {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                name,
+                size,
+                limit: MAX_FILE_BYTES,
+            })));
+        }
+        let data =
+            std::fs::read(path).map_err(|e| Refusal::Host(format!("{}: {e}", path.display())))?;
+        files.push(File {
+            name,
+            content_type: None,
+            data,
+        });
+    }
+    Ok(files)
+}
+
+fn print_refs(refs: &[FileRef]) {
+    let mut out = std::io::stdout().lock();
+    for r in refs {
+        // A closed stdout (`| head`) is no reason to fail the upload.
+        let _ = writeln!(out, "{}", json::file_ref(r));
+    }
+}
+
+fn upload_failure(uploaded: &[FileRef], error: &UploadError) -> ExitCode {
+    print_refs(uploaded);
+    eprintln!("{}", json::upload_error(error));
+    ExitCode::from(1)
+}
+
+fn host_failure(message: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!(
+        "{}",
+        serde_json::json!({"error": "host", "message": message.to_string()})
+    );
+    ExitCode::from(3)
+}

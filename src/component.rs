@@ -1,0 +1,158 @@
+//! The generated bindings and the thin export layer: WIT values in, the
+//! pure modules' results out. This is the one place that turns internal
+//! errors into the WIT `upload-error`.
+
+use crate::error::{Error, FileRef, TransportKind};
+use crate::settings::{RawSettings, Secret};
+use crate::transport::WasiTransport;
+use crate::upload::{self, FileIn};
+
+wit_bindgen::generate!({
+    path: "wit",
+    world: "uploader-component",
+    with: {
+        "wasi:cli/environment@0.2.12": wasi::cli::environment,
+        "wasi:cli/stdin@0.2.12": wasi::cli::stdin,
+        "wasi:cli/stdout@0.2.12": wasi::cli::stdout,
+        "wasi:cli/stderr@0.2.12": wasi::cli::stderr,
+        "wasi:cli/exit@0.2.12": wasi::cli::exit,
+        "wasi:cli/terminal-input@0.2.12": wasi::cli::terminal_input,
+        "wasi:cli/terminal-output@0.2.12": wasi::cli::terminal_output,
+        "wasi:cli/terminal-stdin@0.2.12": wasi::cli::terminal_stdin,
+        "wasi:cli/terminal-stdout@0.2.12": wasi::cli::terminal_stdout,
+        "wasi:cli/terminal-stderr@0.2.12": wasi::cli::terminal_stderr,
+        "wasi:random/random@0.2.12": wasi::random::random,
+        "wasi:http/outgoing-handler@0.2.12": wasi::http::outgoing_handler,
+        "wasi:http/types@0.2.12": wasi::http::types,
+        "wasi:io/error@0.2.12": wasi::io::error,
+        "wasi:io/poll@0.2.12": wasi::io::poll,
+        "wasi:io/streams@0.2.12": wasi::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
+    },
+});
+
+use bigin::files::types as wit;
+use exports::bigin::files::uploader::Guest;
+
+struct Component;
+
+export!(Component);
+
+impl Guest for Component {
+    fn upload(files: Vec<wit::File>) -> Result<Vec<wit::FileRef>, wit::UploadError> {
+        let env = wasi::cli::environment::get_environment();
+        let raw = RawSettings::from_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        run(raw, &files)
+    }
+
+    fn upload_with(
+        settings: wit::Settings,
+        files: Vec<wit::File>,
+    ) -> Result<Vec<wit::FileRef>, wit::UploadError> {
+        let raw = RawSettings {
+            data_centre: settings.data_centre,
+            api_domain: settings.api_domain,
+            access_token: Some(Secret::new(settings.access_token)),
+        };
+        run(raw, &files)
+    }
+}
+
+fn run(raw: RawSettings, files: &[wit::File]) -> Result<Vec<wit::FileRef>, wit::UploadError> {
+    let settings = raw.check().map_err(wit::UploadError::InvalidSettings)?;
+    let inputs: Vec<FileIn<'_>> = files
+        .iter()
+        .map(|f| FileIn {
+            name: &f.name,
+            content_type: f.content_type.as_deref(),
+            data: &f.data,
+        })
+        .collect();
+    upload::upload(&settings, &inputs, &mut WasiTransport)
+        .map(|refs| refs.into_iter().map(file_ref).collect())
+        .map_err(upload_error)
+}
+
+fn file_ref(r: FileRef) -> wit::FileRef {
+    wit::FileRef {
+        name: r.name,
+        id: r.id,
+        size: r.size,
+        sha256: r.sha256,
+    }
+}
+
+fn upload_error(error: Error) -> wit::UploadError {
+    use crate::api::ErrorClass;
+    match error {
+        Error::InvalidSettings(reason) => wit::UploadError::InvalidSettings(reason),
+        Error::InvalidFile {
+            index,
+            name,
+            reason,
+        } => wit::UploadError::InvalidFile(wit::InvalidFile {
+            index,
+            name,
+            reason,
+        }),
+        Error::TooLarge {
+            index,
+            name,
+            size,
+            limit,
+        } => wit::UploadError::TooLarge(wit::FileTooLarge {
+            index,
+            name,
+            size,
+            limit,
+        }),
+        Error::Api {
+            error,
+            files,
+            uploaded,
+        } => {
+            let retry_after = error.retry_after;
+            let class = error.class;
+            let failure = wit::Failure {
+                files,
+                uploaded: uploaded.into_iter().map(file_ref).collect(),
+                http_status: Some(error.http_status),
+                code: error.code,
+                message: error.message,
+            };
+            match class {
+                ErrorClass::Unauthorized => wit::UploadError::Unauthorized(failure),
+                ErrorClass::Forbidden => wit::UploadError::Forbidden(failure),
+                ErrorClass::RateLimited => wit::UploadError::RateLimited(wit::RateLimited {
+                    retry_after,
+                    failure,
+                }),
+                ErrorClass::NotFound => wit::UploadError::NotFound(failure),
+                ErrorClass::Server => wit::UploadError::ServerError(failure),
+                ErrorClass::Other => wit::UploadError::Api(failure),
+            }
+        }
+        Error::Transport {
+            kind,
+            body_sent,
+            message,
+            files,
+            uploaded,
+        } => wit::UploadError::Transport(wit::TransportFailure {
+            kind: match kind {
+                TransportKind::Timeout => wit::TransportKind::Timeout,
+                TransportKind::Connection => wit::TransportKind::Connection,
+                TransportKind::Dns => wit::TransportKind::Dns,
+                TransportKind::Protocol => wit::TransportKind::Protocol,
+            },
+            body_sent,
+            failure: wit::Failure {
+                files,
+                uploaded: uploaded.into_iter().map(file_ref).collect(),
+                http_status: None,
+                code: None,
+                message,
+            },
+        }),
+    }
+}
