@@ -2,6 +2,7 @@
 //! pure modules' results out. This is the one place that turns internal
 //! errors into the WIT `upload-error`.
 
+use crate::download;
 use crate::error::{Error, FileRef, TransportKind};
 use crate::settings::{RawSettings, Secret};
 use crate::transport::WasiTransport;
@@ -32,30 +33,60 @@ wit_bindgen::generate!({
 });
 
 use bigin::files::types as wit;
-use exports::bigin::files::uploader::Guest;
+use exports::bigin::files::downloader::Guest as Downloader;
+use exports::bigin::files::uploader::Guest as Uploader;
 
 struct Component;
 
 export!(Component);
 
-impl Guest for Component {
+impl Uploader for Component {
     fn upload(files: Vec<wit::File>) -> Result<Vec<wit::FileRef>, wit::UploadError> {
-        let env = wasi::cli::environment::get_environment();
-        let raw = RawSettings::from_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        run(raw, &files)
+        run(env_settings(), &files)
     }
 
     fn upload_with(
         settings: wit::Settings,
         files: Vec<wit::File>,
     ) -> Result<Vec<wit::FileRef>, wit::UploadError> {
-        let raw = RawSettings {
-            data_centre: settings.data_centre,
-            api_domain: settings.api_domain,
-            access_token: Some(Secret::new(settings.access_token)),
-        };
-        run(raw, &files)
+        run(value_settings(settings), &files)
     }
+}
+
+impl Downloader for Component {
+    fn download(id: String) -> Result<wit::Downloaded, wit::UploadError> {
+        fetch(env_settings(), &id)
+    }
+
+    fn download_with(
+        settings: wit::Settings,
+        id: String,
+    ) -> Result<wit::Downloaded, wit::UploadError> {
+        fetch(value_settings(settings), &id)
+    }
+}
+
+fn env_settings() -> RawSettings {
+    let env = wasi::cli::environment::get_environment();
+    RawSettings::from_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+}
+
+fn value_settings(settings: wit::Settings) -> RawSettings {
+    RawSettings {
+        data_centre: settings.data_centre,
+        api_domain: settings.api_domain,
+        access_token: Some(Secret::new(settings.access_token)),
+    }
+}
+
+fn fetch(raw: RawSettings, id: &str) -> Result<wit::Downloaded, wit::UploadError> {
+    let settings = raw.check().map_err(wit::UploadError::InvalidSettings)?;
+    let file = download::download(&settings, id, &mut WasiTransport).map_err(upload_error)?;
+    Ok(wit::Downloaded {
+        name: file.name,
+        content_type: file.content_type,
+        data: file.data,
+    })
 }
 
 fn run(raw: RawSettings, files: &[wit::File]) -> Result<Vec<wit::FileRef>, wit::UploadError> {

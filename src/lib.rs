@@ -7,6 +7,7 @@
 //! layer below exports the WIT interface and [`transport`] speaks WASI HTTP.
 
 pub mod api;
+pub mod download;
 pub mod error;
 pub mod multipart;
 pub mod settings;

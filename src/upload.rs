@@ -185,7 +185,7 @@ pub fn upload(
 }
 
 /// The `Authorization` header value. Only requests carry it.
-fn authorization(settings: &Settings) -> String {
+pub(crate) fn authorization(settings: &Settings) -> String {
     format!("Zoho-oauthtoken {}", settings.access_token.expose())
 }
 

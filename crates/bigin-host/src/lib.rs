@@ -31,7 +31,7 @@ mod bindings {
 
 use bindings::UploaderComponentPre;
 pub use bindings::bigin::files::types::{
-    File, FileRef, FileTooLarge, InvalidFile, RateLimited, Settings, TransportFailure,
+    Downloaded, File, FileRef, FileTooLarge, InvalidFile, RateLimited, Settings, TransportFailure,
     TransportKind, UploadError,
 };
 
@@ -122,6 +122,16 @@ impl Runner {
             .bigin_files_uploader()
             .call_upload_with(&mut store, settings, files)
             .context("calling upload-with")
+    }
+
+    /// Downloads the file with encrypted id `id`, settings as for
+    /// [`Runner::upload`].
+    pub fn download(&self, env: &RawSettings, id: &str) -> Result<Result<Downloaded, UploadError>> {
+        let (mut store, instance) = self.instantiate(env)?;
+        instance
+            .bigin_files_downloader()
+            .call_download(&mut store, id)
+            .context("calling download")
     }
 
     fn instantiate(
@@ -279,11 +289,23 @@ fn same_origin(origin: &Origin, uri: &http::Uri) -> bool {
 pub mod json {
     use serde_json::{Value, json};
 
-    use super::{FileRef, TransportKind, UploadError};
+    use super::{Downloaded, FileRef, TransportKind, UploadError};
     use crate::bindings::bigin::files::types::Failure;
 
     pub fn file_ref(r: &FileRef) -> Value {
         json!({"name": r.name, "id": r.id, "size": r.size, "sha256": r.sha256})
+    }
+
+    /// A downloaded file as written to `path`.
+    pub fn downloaded(id: &str, file: &Downloaded, path: &std::path::Path) -> Value {
+        json!({
+            "id": id,
+            "name": file.name,
+            "content_type": file.content_type,
+            "size": file.data.len(),
+            "sha256": bigin_files::upload::sha256_hex(&file.data),
+            "path": path.display().to_string(),
+        })
     }
 
     /// The refs an error says were uploaded before it happened.

@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
 /// The component `make build` produces, found from the source tree.
 const DEFAULT_COMPONENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../target/wasm32-wasip2/release/bigin_files.wasm"
+    "/../../target/wasm32-wasip2/component/bigin_files.wasm"
 );
 
 #[derive(Parser)]
@@ -33,20 +33,49 @@ struct Cli {
     command: Command,
 }
 
+/// Where requests go.
+#[derive(clap::Args)]
+struct Target {
+    /// The account's data centre: us, eu, au, in, cn, jp, sa or ca.
+    #[arg(long, env = "BIGIN_DATA_CENTRE")]
+    data_centre: Option<String>,
+    /// An API origin that wins over the data centre, such as
+    /// http://127.0.0.1:8080 for the local server.
+    #[arg(long, env = "BIGIN_API_DOMAIN")]
+    api_domain: Option<String>,
+}
+
+impl Target {
+    fn settings(self) -> RawSettings {
+        RawSettings {
+            data_centre: self.data_centre,
+            api_domain: self.api_domain,
+            access_token: std::env::var(ENV_ACCESS_TOKEN).ok().map(Secret::new),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Upload files; the token comes from BIGIN_ACCESS_TOKEN.
     Upload {
-        /// The account's data centre: us, eu, au, in, cn, jp, sa or ca.
-        #[arg(long, env = "BIGIN_DATA_CENTRE")]
-        data_centre: Option<String>,
-        /// An API origin that wins over the data centre, such as
-        /// http://127.0.0.1:8080 for the local server.
-        #[arg(long, env = "BIGIN_API_DOMAIN")]
-        api_domain: Option<String>,
+        #[command(flatten)]
+        target: Target,
         /// The files to upload, in order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Download files by id into a directory; the token comes from
+    /// BIGIN_ACCESS_TOKEN.
+    Download {
+        #[command(flatten)]
+        target: Target,
+        /// The directory to write into; an existing file is not replaced.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// The encrypted ids, as `upload` printed them.
+        #[arg(required = true)]
+        ids: Vec<String>,
     },
     /// Compile the component ahead of time into a .cwasm for faster starts.
     Precompile {
@@ -58,17 +87,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Upload {
-            data_centre,
-            api_domain,
-            files,
-        } => {
-            let settings = RawSettings {
-                data_centre,
-                api_domain,
-                access_token: std::env::var(ENV_ACCESS_TOKEN).ok().map(Secret::new),
-            };
-            upload(&cli.component, &settings, &files)
+        Command::Upload { target, files } => upload(&cli.component, &target.settings(), &files),
+        Command::Download { target, out, ids } => {
+            download(&cli.component, &target.settings(), &out, &ids)
         }
         Command::Precompile { out } => match Runner::precompile(&cli.component, &out) {
             Ok(()) => ExitCode::SUCCESS,
@@ -95,6 +116,33 @@ fn upload(component: &Path, settings: &RawSettings, paths: &[PathBuf]) -> ExitCo
         Ok(Err(error)) => upload_failure(json::uploaded(&error), &error),
         Err(e) => host_failure(&format!("{e:#}")),
     }
+}
+
+fn download(component: &Path, settings: &RawSettings, out: &Path, ids: &[String]) -> ExitCode {
+    let runner = match Runner::load(component) {
+        Ok(runner) => runner,
+        Err(e) => return host_failure(&format!("{e:#}")),
+    };
+    for id in ids {
+        let file = match runner.download(settings, id) {
+            Ok(Ok(file)) => file,
+            Ok(Err(error)) => return upload_failure(&[], &error),
+            Err(e) => return host_failure(&format!("{e:#}")),
+        };
+        let path = out.join(&file.name);
+        // `create_new` keeps an existing file; the name is already a plain
+        // file name, so the path stays inside `out`.
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&file.data));
+        if let Err(e) = written {
+            return host_failure(&format!("{}: {e}", path.display()));
+        }
+        println!("{}", json::downloaded(id, &file, &path));
+    }
+    ExitCode::SUCCESS
 }
 
 enum Refusal {

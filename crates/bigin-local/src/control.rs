@@ -6,9 +6,10 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
 use crate::model::Fault;
+use crate::records;
 use crate::response::{self, Body};
 use crate::state::Shared;
 
@@ -23,11 +24,56 @@ struct ConfigPatch {
     expire_after_uploads: Option<u32>,
 }
 
+/// The body of `POST /_local/records`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRecord {
+    module: String,
+    /// Absent means no fields.
+    #[serde(default)]
+    fields: Map<String, Value>,
+}
+
+/// Where `GET /_local/records/{module}/{id}` is.
+const RECORDS_PREFIX: &str = "/_local/records/";
+
+/// The `{module}` and `{id}` of a `/_local/records/{module}/{id}` path.
+fn record_path(path: &str) -> Option<(&str, &str)> {
+    let (module, id) = path.strip_prefix(RECORDS_PREFIX)?.split_once('/')?;
+    (!module.is_empty() && !id.is_empty() && !id.contains('/')).then_some((module, id))
+}
+
+/// The route template a control path with parameters is counted under in
+/// [`Stats::requests`]; `None` for the fixed paths and unknown ones.
+///
+/// [`Stats::requests`]: crate::Stats::requests
+pub(crate) fn template(path: &str) -> Option<&'static str> {
+    record_path(path).map(|_| "/_local/records/{module}/{id}")
+}
+
 /// Routes a request whose path starts with `/_local/`.
 pub(crate) async fn handle(request: Request<Incoming>, shared: &Shared) -> Response<Body> {
     let path = request.uri().path().to_owned();
     let method = request.method().clone();
+    if let Some((module, id)) = record_path(&path) {
+        return match (method, shared.record(module, id)) {
+            (Method::GET, Some(record)) => response::json(StatusCode::OK, &record),
+            (Method::GET, None) => response::plain(StatusCode::NOT_FOUND, "no such record"),
+            _ => response::plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        };
+    }
     match (path.as_str(), method) {
+        ("/_local/records", Method::POST) => {
+            let new: NewRecord = match read_json(request).await {
+                Ok(new) => new,
+                Err(error) => return response::plain(StatusCode::BAD_REQUEST, &error),
+            };
+            if let Err(error) = records::check_new_record(&new.module, &new.fields) {
+                return response::plain(StatusCode::BAD_REQUEST, &error);
+            }
+            let id = shared.create_record(&new.module, new.fields);
+            response::json(StatusCode::OK, &json!({ "id": id }))
+        }
         ("/_local/stats", Method::GET) => response::json(StatusCode::OK, &shared.stats()),
         ("/_local/faults", Method::POST) => {
             let faults: Vec<Fault> = match read_json(request).await {
@@ -53,7 +99,7 @@ pub(crate) async fn handle(request: Request<Incoming>, shared: &Shared) -> Respo
             shared.set_expire_after_uploads(patch.expire_after_uploads);
             config_answer(shared)
         }
-        ("/_local/stats" | "/_local/faults" | "/_local/config", _) => {
+        ("/_local/stats" | "/_local/faults" | "/_local/config" | "/_local/records", _) => {
             response::plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
         _ => response::plain(StatusCode::NOT_FOUND, "no such control endpoint"),

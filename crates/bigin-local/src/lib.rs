@@ -3,7 +3,9 @@
 //! It speaks HTTP/1.1 on a real socket, bound to `127.0.0.1` unless told
 //! otherwise, and answers the paths Bigin and Zoho's accounts server use,
 //! so a client under test only needs a different base URL. It keeps
-//! everything in memory and can be told to misbehave.
+//! everything in memory and can be told to misbehave. Besides the Files
+//! API it holds records, so that a test can attach an uploaded file to a
+//! record's file-upload field and see the file id consumed.
 //!
 //! ```no_run
 //! use bigin_local::{Config, Fault, LocalServer};
@@ -24,14 +26,28 @@
 //! | `POST /bigin/v2/files` | upload, see below |
 //! | `GET /bigin/v2/files?id=ID` | 200 with the file, 204 unknown id, 400 `REQUIRED_PARAM_MISSING` |
 //! | other methods on `/bigin/v2/files` | 400 `INVALID_REQUEST_METHOD` |
+//! | `PUT /bigin/v2/{module}` | attach uploaded files to records' fields, see below |
+//! | `GET /bigin/v2/{module}/{record_id}` | 200 `{"data":[record]}`, 204 unknown record |
+//! | `POST /bigin/v2/{module}/{record_id}/Attachments` | attach a file or a link, see below |
+//! | `GET /bigin/v2/{module}/{record_id}/Attachments` | 200 list, 204 none, 400 `INVALID_DATA` unknown record |
+//! | other methods on those paths | 400 `INVALID_REQUEST_METHOD` |
 //! | `POST /oauth/v2/token` | refresh-token grant |
 //! | `/_local/...` | control endpoints, see below |
 //! | anything else | 404 `INVALID_URL_PATTERN` |
 //!
-//! Both Files API routes need `Authorization: Zoho-oauthtoken TOKEN` with a
-//! valid token (a configured one, or a minted one not yet expired), else
-//! they answer 401 `INVALID_TOKEN`. Errors have Bigin's shape:
+//! Every `/bigin/v2/` route needs `Authorization: Zoho-oauthtoken TOKEN`
+//! with a valid token (a configured one, or a minted one not yet expired),
+//! else it answers 401 `INVALID_TOKEN`. Errors have Bigin's shape:
 //! `{"code":"…","details":{},"message":"…","status":"error"}`.
+//!
+//! `{module}` is one of [`MODULES`] (`Contacts`, `Pipelines`, `Accounts`,
+//! `Products`, `Tasks`, `Events`, `Notes`), case-sensitive. Any other
+//! first path segment after `/bigin/v2/` (bar the Files API path itself)
+//! is taken for a module, as Zoho does, and answered, after the token check and before
+//! the method check, with 400 `{"code":"INVALID_MODULE","details":
+//! {"resource_path_index":0},"message":"the module name given seems to be
+//! invalid","status":"error"}`. Record and attachment ids are numeric
+//! strings from one sequence, so an id names one record in one module.
 //!
 //! ## Upload
 //!
@@ -53,6 +69,71 @@
 //! Any refusal stores nothing. Success is 200 with one `SUCCESS` entry per
 //! file, in order, each with the file's name and a 64-hex-digit id.
 //!
+//! ## Attaching uploaded files to records
+//!
+//! `PUT /bigin/v2/{module}` takes `{"data":[{"id":"RECORD_ID","FIELD":
+//! [{"file_id":"FILE_ID"},…],…},…]}`, at most [`MAX_RECORDS_PER_UPDATE`]
+//! entries in a body of at most [`MAX_UPDATE_BODY_BYTES`]. Every key but
+//! `id` is taken for a file-upload field; its name must be a letter
+//! followed by letters, digits and underscores. That value shape is Zoho
+//! CRM v2's and unconfirmed for Bigin; it is kept in one module.
+//!
+//! Whole-request refusals (Bigin's error shape): a body that is not a JSON
+//! object, `data` not a list, or an empty `data`: 400 `INVALID_DATA`; no
+//! `data`: 400 `MANDATORY_NOT_FOUND` (both with
+//! `details: {"api_name":"data"}`, except `{}` for a body that is not
+//! JSON); too many entries: 400 `LIMIT_EXCEEDED`; too large a body: 413
+//! `REQUEST_ENTITY_TOO_LARGE`.
+//!
+//! Otherwise each entry gets an answer in `{"data":[…]}`, in order, and is
+//! applied all or nothing. Success:
+//! `{"code":"SUCCESS","details":{"id":"RECORD_ID","Modified_Time":
+//! "2024-03-09T14:05:00+00:00"},"message":"record updated",
+//! "status":"success"}`. Errors, all with `"status":"error"`:
+//!
+//! - not an object: `INVALID_DATA`, `details: {"json_path":"$.data[N]"}`;
+//! - no `id`: `MANDATORY_NOT_FOUND`; an `id` that is not a non-empty
+//!   string, or no such record in the module: `INVALID_DATA`; both with
+//!   `details: {"api_name":"id"}`;
+//! - a bad field name or a value not in the list shape: `INVALID_DATA`,
+//!   `details: {"api_name":FIELD,"json_path":…}` pointing at the fault;
+//! - a file id no upload answered, or one already attached (to any
+//!   record, or earlier in the same entry): `INVALID_DATA`,
+//!   `details: {"api_name":FIELD,"json_path":"$.data[N].FIELD[M].file_id"}`,
+//!   the message saying which.
+//!
+//! The status is 200 when every entry succeeded, 207 when some did, 400
+//! when none did. An attached file's [`StoredFile::used`] becomes true and
+//! the field's list grows by `{"file_id","file_name","size"}` per file (an
+//! earlier value that is not a list is replaced). The
+//! Files API queue of [`Fault`]s does not apply here.
+//!
+//! ## Attachments API
+//!
+//! `POST /bigin/v2/{module}/{record_id}/Attachments` takes a multipart body
+//! of exactly one part: `file` (file name read as for uploads, at most
+//! [`MAX_FILE_BYTES`]) or `attachmentUrl` (an `http(s)` link of at most
+//! [`MAX_LINK_BYTES`], no file name; never fetched). In the order checked:
+//! `Content-Length` over [`MAX_ATTACHMENT_REQUEST_BYTES`]: 413
+//! `REQUEST_ENTITY_TOO_LARGE`; token; module; no such record: 400
+//! `INVALID_DATA`, `details: {"api_name":"id"}` (Zoho's answer here is
+//! unconfirmed); malformed multipart, a second part or another part name:
+//! 400 `INVALID_REQUEST`; a `file` part without a file name: 400
+//! `failure_in_attachment_handling`; no part: 400
+//! `REQUIRED_PARAM_MISSING`; a file too large: 415
+//! `FILE_SIZE_MORE_THAN_ALLOWED_SIZE`; a bad link: 400 `INVALID_DATA`,
+//! `details: {"api_name":"attachmentUrl"}`. Success is 200 with
+//! `{"data":[{"code":"SUCCESS","details":{"Modified_Time":"…",
+//! "Modified_By":{"name":"Local","id":"1"},"Created_Time":"…",
+//! "id":"ATTACHMENT_ID","Created_By":{"name":"Local","id":"1"}},
+//! "message":"attachment uploaded successfully","status":"success"}]}`.
+//!
+//! `GET` on the same path lists them, oldest first:
+//! `{"data":[{"id","File_Name","Size","Created_Time","Modified_Time",
+//! "Created_By","Parent_Id":{"id"}}]}`, with `"$link_url"` added for a
+//! link, whose `File_Name` is the link. `Size` is a string, as in Zoho
+//! CRM's listing (unconfirmed for Bigin).
+//!
 //! ## Token endpoint
 //!
 //! Takes `grant_type=refresh_token`, `client_id`, `client_secret` and
@@ -69,10 +150,19 @@
 //! For loopback test use only; they need no token.
 //!
 //! - `GET /_local/stats` → [`Stats`] as JSON:
-//!   `{"requests":{"POST /bigin/v2/files":2,…},"uploads":[{"file_count":1,
+//!   `{"requests":{"POST /bigin/v2/files":2,"PUT /bigin/v2/{module}":1,…},
+//!   "uploads":[{"file_count":1,
 //!   "files":[{"filename":"a.txt","size":3,"content_type":"text/plain"}],
 //!   "content_length":187,"chunked":false,"status":200,"code":null,
-//!   "fault":null}],"stored_files":1,"token_mints":0}`.
+//!   "fault":null}],"stored_files":1,"token_mints":0,"records":1,
+//!   "record_updates":1,"attachments":0}`. Routes with parameters are
+//!   counted under their template, e.g.
+//!   `"POST /bigin/v2/{module}/{record_id}/Attachments"`.
+//! - `POST /_local/records` with `{"module":"Contacts","fields":{…}}`
+//!   (`fields` optional) → `{"id":"…"}`; 400 with a text reason for an
+//!   unknown module, an `id` among the fields, or a bad field name.
+//! - `GET /_local/records/{module}/{id}` → the record as JSON,
+//!   `{"id":"…",…fields}`; 404 if there is none.
 //! - `POST /_local/faults` with a JSON array of [`Fault`]s, queued for the
 //!   next uploads (one fault per upload request) → `{"queued":N}`, the
 //!   queue's new length; 400 with a text reason for an invalid fault.
@@ -80,14 +170,18 @@
 //! - `POST /_local/config` with `{"expire_after_uploads":N}` (or `null`
 //!   to turn it off) → `{"expire_after_uploads":N}`; `GET` reads it.
 
+mod attachments;
 mod config;
 mod control;
 mod disposition;
 mod download;
+mod file_field;
 mod model;
+mod records;
 mod response;
 mod server;
 mod state;
+mod timestamp;
 mod token;
 mod upload;
 
@@ -99,8 +193,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::watch;
 
+pub use crate::attachments::{MAX_ATTACHMENT_REQUEST_BYTES, MAX_LINK_BYTES};
 pub use crate::config::Config;
-pub use crate::model::{Fault, PartRecord, Stats, StoredFile, UploadRecord};
+pub use crate::model::{AttachmentRecord, Fault, PartRecord, Stats, StoredFile, UploadRecord};
+pub use crate::records::{MAX_RECORDS_PER_UPDATE, MAX_UPDATE_BODY_BYTES, MODULES};
 pub use crate::upload::{MAX_FILE_BYTES, MAX_FILES_PER_REQUEST, MAX_REQUEST_BYTES};
 
 use crate::state::Shared;
@@ -195,6 +291,33 @@ impl LocalServer {
     /// A stored file, by the id its upload answered with.
     pub fn file(&self, id: &str) -> Option<StoredFile> {
         self.shared.stored_file(id)
+    }
+
+    /// Creates a record in `module` holding `fields`, a JSON object, and
+    /// returns its id; the same as `POST /_local/records`.
+    ///
+    /// Fails for a module not in [`MODULES`], for `fields` that is not an
+    /// object, holds `id`, or has a name that is not a letter followed by
+    /// letters, digits and underscores.
+    pub fn create_record(&self, module: &str, fields: serde_json::Value) -> anyhow::Result<String> {
+        let serde_json::Value::Object(fields) = fields else {
+            anyhow::bail!("a record's fields must be a JSON object");
+        };
+        records::check_new_record(module, &fields).map_err(anyhow::Error::msg)?;
+        Ok(self.shared.create_record(module, fields))
+    }
+
+    /// A record as `GET /bigin/v2/{module}/{id}` shows it: its fields and
+    /// `id`, with attached files as `{"file_id","file_name","size"}`
+    /// lists. `None` if the module has no such record.
+    pub fn record(&self, module: &str, id: &str) -> Option<serde_json::Value> {
+        self.shared.record(module, id)
+    }
+
+    /// The attachments of a record, oldest first; empty for an unknown
+    /// record.
+    pub fn attachments(&self, module: &str, id: &str) -> Vec<AttachmentRecord> {
+        self.shared.attachments(module, id).unwrap_or_default()
     }
 
     /// Queues faults for the next upload requests, one per request, in

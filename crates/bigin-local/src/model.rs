@@ -17,9 +17,8 @@ pub struct StoredFile {
     pub content_type: Option<String>,
     /// The file's content.
     pub bytes: Vec<u8>,
-    /// Whether the id has been consumed by attaching it to a record. No
-    /// endpoint sets it yet; it is kept so that record endpoints can be
-    /// added without changing this type.
+    /// Whether the id has been consumed by attaching it to a record with
+    /// `PUT /bigin/v2/{module}`; a used id cannot be attached again.
     pub used: bool,
 }
 
@@ -41,7 +40,10 @@ impl fmt::Debug for StoredFile {
 pub struct Stats {
     /// Requests received per route, keyed `"<METHOD> <path>"` for the
     /// server's own paths (`"POST /bigin/v2/files"`, `"GET /_local/stats"`,
-    /// ...) and `"other"` for any other path.
+    /// ...), `"<METHOD> <template>"` for paths with parameters
+    /// (`"PUT /bigin/v2/{module}"`,
+    /// `"GET /bigin/v2/{module}/{record_id}/Attachments"`, ...), and
+    /// `"other"` for any other path.
     pub requests: BTreeMap<String, u64>,
     /// Every `POST /bigin/v2/files`, in the order they finished.
     pub uploads: Vec<UploadRecord>,
@@ -49,6 +51,57 @@ pub struct Stats {
     pub stored_files: usize,
     /// Access tokens minted by `POST /oauth/v2/token`.
     pub token_mints: u64,
+    /// Records currently held, whichever way they were created.
+    #[serde(default)]
+    pub records: usize,
+    /// Records updated successfully by `PUT /bigin/v2/{module}`, counted
+    /// once per record entry, not per request.
+    #[serde(default)]
+    pub record_updates: u64,
+    /// Attachments (files and links) stored by
+    /// `POST /bigin/v2/{module}/{record_id}/Attachments`.
+    #[serde(default)]
+    pub attachments: usize,
+}
+
+/// A file or link attached to a record through the Attachments API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRecord {
+    /// The attachment's own numeric id, as a string.
+    pub id: String,
+    /// The module of the record it is attached to.
+    pub module: String,
+    /// The id of the record it is attached to.
+    pub record_id: String,
+    /// The file name from the part's `Content-Disposition`; for a link,
+    /// the link itself, as the listing shows it.
+    pub file_name: String,
+    /// The file's size in bytes; 0 for a link.
+    pub size: u64,
+    /// The part's `Content-Type` exactly as sent, if it had one.
+    pub content_type: Option<String>,
+    /// The link, for an `attachmentUrl` attachment; `None` for a file.
+    pub link_url: Option<String>,
+    /// The file's content; empty for a link.
+    pub bytes: Vec<u8>,
+    /// When it was attached, as answered in `Created_Time`.
+    pub created_time: String,
+}
+
+impl fmt::Debug for AttachmentRecord {
+    // Files can be 20 MiB: print their size, not their bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttachmentRecord")
+            .field("id", &self.id)
+            .field("module", &self.module)
+            .field("record_id", &self.record_id)
+            .field("file_name", &self.file_name)
+            .field("size", &self.size)
+            .field("content_type", &self.content_type)
+            .field("link_url", &self.link_url)
+            .field("created_time", &self.created_time)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One `POST /bigin/v2/files` request as the server saw it.

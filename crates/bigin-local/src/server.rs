@@ -22,22 +22,65 @@ use tokio::sync::{Notify, watch};
 use crate::response::{self, Body, FileCount};
 use crate::state::Shared;
 use crate::upload::RefusalReason;
-use crate::{control, download, token, upload};
+use crate::{attachments, control, download, records, token, upload};
 
 /// The Files API path.
 const FILES_PATH: &str = "/bigin/v2/files";
+/// What every other API path starts with: `{module}[/{record_id}[/...]]`
+/// follows.
+const API_PREFIX: &str = "/bigin/v2/";
 /// The accounts server's token path.
 const TOKEN_PATH: &str = "/oauth/v2/token";
 /// The paths counted under their own name in [`Stats::requests`].
 ///
 /// [`Stats::requests`]: crate::Stats::requests
-const KNOWN_PATHS: [&str; 5] = [
+const KNOWN_PATHS: [&str; 6] = [
     FILES_PATH,
     TOKEN_PATH,
     "/_local/stats",
     "/_local/faults",
     "/_local/config",
+    "/_local/records",
 ];
+
+/// A path under [`API_PREFIX`] other than the Files API. The module is
+/// not checked here: an unknown one is answered `INVALID_MODULE`, as Zoho
+/// does, rather than `INVALID_URL_PATTERN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModuleRoute<'a> {
+    Module(&'a str),
+    Record(&'a str, &'a str),
+    Attachments(&'a str, &'a str),
+}
+
+impl<'a> ModuleRoute<'a> {
+    /// Splits a path into non-empty segments after [`API_PREFIX`].
+    fn parse(path: &'a str) -> Option<Self> {
+        let rest = path.strip_prefix(API_PREFIX)?;
+        let segments: Vec<&str> = rest.split('/').collect();
+        if segments.iter().any(|s| s.is_empty()) {
+            return None;
+        }
+        match segments.as_slice() {
+            [module] => Some(Self::Module(module)),
+            [module, id] => Some(Self::Record(module, id)),
+            [module, id, "Attachments"] => Some(Self::Attachments(module, id)),
+            _ => None,
+        }
+    }
+
+    /// The key it is counted under in [`Stats::requests`], after the
+    /// method.
+    ///
+    /// [`Stats::requests`]: crate::Stats::requests
+    fn template(self) -> &'static str {
+        match self {
+            Self::Module(_) => "/bigin/v2/{module}",
+            Self::Record(..) => "/bigin/v2/{module}/{record_id}",
+            Self::Attachments(..) => "/bigin/v2/{module}/{record_id}/Attachments",
+        }
+    }
+}
 
 /// Accepts connections until `shutdown` turns true or its sender goes.
 pub(crate) async fn run(
@@ -95,24 +138,39 @@ async fn route(request: Request<Incoming>, shared: &Shared, kill: &Notify) -> Re
     // The query string is left out on purpose: the token endpoint accepts
     // secrets there.
     let path = request.uri().path().to_owned();
+    let module_route = if path == FILES_PATH {
+        None
+    } else {
+        ModuleRoute::parse(&path)
+    };
     let route_key = if KNOWN_PATHS.contains(&path.as_str()) {
         format!("{method} {path}")
+    } else if let Some(route) = module_route {
+        format!("{method} {}", route.template())
+    } else if let Some(template) = control::template(&path) {
+        format!("{method} {template}")
     } else {
         "other".to_owned()
     };
     shared.count_request(&route_key);
 
-    let response = match (path.as_str(), &method) {
-        (FILES_PATH, &Method::POST) => upload::handle(request, shared, kill).await,
-        (FILES_PATH, &Method::GET) => download::handle(&request, shared),
-        (FILES_PATH, _) => response::api_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST_METHOD"),
-        (TOKEN_PATH, &Method::POST) => token::handle(request, shared).await,
-        (TOKEN_PATH, _) => response::json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &serde_json::json!({ "error": "invalid_request_method" }),
-        ),
-        (p, _) if p.starts_with("/_local/") => control::handle(request, shared).await,
-        _ => response::api_error(StatusCode::NOT_FOUND, "INVALID_URL_PATTERN"),
+    let response = if let Some(route) = module_route {
+        module_api(route, request, shared).await
+    } else {
+        match (path.as_str(), &method) {
+            (FILES_PATH, &Method::POST) => upload::handle(request, shared, kill).await,
+            (FILES_PATH, &Method::GET) => download::handle(&request, shared),
+            (FILES_PATH, _) => {
+                response::api_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST_METHOD")
+            }
+            (TOKEN_PATH, &Method::POST) => token::handle(request, shared).await,
+            (TOKEN_PATH, _) => response::json(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &serde_json::json!({ "error": "invalid_request_method" }),
+            ),
+            (p, _) if p.starts_with("/_local/") => control::handle(request, shared).await,
+            _ => response::api_error(StatusCode::NOT_FOUND, "INVALID_URL_PATTERN"),
+        }
     };
 
     if shared.config.log_requests {
@@ -128,6 +186,39 @@ async fn route(request: Request<Incoming>, shared: &Shared, kill: &Notify) -> Re
     response
 }
 
+/// Serves the records and Attachments APIs. Token and module are checked
+/// before the method, so a wrong method on an unknown module is
+/// `INVALID_MODULE`.
+async fn module_api(
+    route: ModuleRoute<'_>,
+    request: Request<Incoming>,
+    shared: &Shared,
+) -> Response<Body> {
+    let method = request.method().clone();
+    match (route, method) {
+        (ModuleRoute::Module(module), Method::PUT) => {
+            records::update(request, shared, module).await
+        }
+        (ModuleRoute::Record(module, id), Method::GET) => {
+            records::get(request.headers(), shared, module, id)
+        }
+        (ModuleRoute::Attachments(module, id), Method::POST) => {
+            attachments::upload(request, shared, module, id).await
+        }
+        (ModuleRoute::Attachments(module, id), Method::GET) => {
+            attachments::list(request.headers(), shared, module, id)
+        }
+        (
+            ModuleRoute::Module(module)
+            | ModuleRoute::Record(module, _)
+            | ModuleRoute::Attachments(module, _),
+            _,
+        ) => records::gate(request.headers(), shared, module).unwrap_or_else(|| {
+            response::api_error(StatusCode::BAD_REQUEST, "INVALID_REQUEST_METHOD")
+        }),
+    }
+}
+
 /// Logs one request, if the server was configured to. Callers pass the
 /// path without its query and never a header.
 pub(crate) fn log_request(shared: &Shared, method: &str, path: &str, outcome: &str) {
@@ -140,5 +231,36 @@ pub(crate) fn log_request(shared: &Shared, method: &str, path: &str, outcome: &s
 pub(crate) fn log_error(shared: &Shared, error: &anyhow::Error) {
     if shared.config.log_requests {
         eprintln!("bigin-local: error: {error:#}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_routes_are_parsed_by_shape_only() {
+        use ModuleRoute::{Attachments, Module, Record};
+        let parse = ModuleRoute::parse;
+        assert_eq!(parse("/bigin/v2/Contacts"), Some(Module("Contacts")));
+        assert_eq!(parse("/bigin/v2/nope/12"), Some(Record("nope", "12")));
+        assert_eq!(
+            parse("/bigin/v2/Notes/12/Attachments"),
+            Some(Attachments("Notes", "12"))
+        );
+        for path in [
+            "/bigin/v2/",
+            "/bigin/v2/Contacts/",
+            "/bigin/v2//12",
+            "/bigin/v2/Notes/12/attachments",
+            "/bigin/v2/Notes/12/Attachments/3",
+            "/bigin/v1/Contacts",
+        ] {
+            assert_eq!(parse(path), None, "{path}");
+        }
+        assert_eq!(
+            Attachments("x", "1").template(),
+            "/bigin/v2/{module}/{record_id}/Attachments"
+        );
     }
 }

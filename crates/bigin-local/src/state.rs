@@ -1,25 +1,34 @@
-//! The server's shared, mutable state: tokens, files, queued faults and
-//! statistics.
+//! The server's shared, mutable state: tokens, files, records and their
+//! attachments, queued faults and statistics.
 //!
 //! One `std::sync::Mutex` guards it all. Every critical section is a few
 //! map operations and none spans an `.await`, so an async mutex would buy
 //! nothing.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bytes::Bytes;
 use hyper::header::{self, HeaderMap};
+use serde_json::{Map, Value};
 
 use crate::config::Config;
-use crate::model::{Fault, Stats, StoredFile, UploadRecord};
+use crate::file_field;
+use crate::model::{AttachmentRecord, Fault, Stats, StoredFile, UploadRecord};
+use crate::records::{RecordUpdate, UpdateError};
+use crate::timestamp;
 
 /// Most refresh-token mints allowed per [`MINT_WINDOW`], as at Zoho.
 pub(crate) const MINTS_PER_WINDOW: usize = 5;
 /// The sliding window [`MINTS_PER_WINDOW`] counts over.
 pub(crate) const MINT_WINDOW: Duration = Duration::from_secs(60);
+
+/// The id of the first record or attachment; later ones count up from it,
+/// one sequence for both, so that no two share an id. Zoho's ids are
+/// 19-digit numbers sent as strings.
+const FIRST_ID: u64 = 4_876_876_000_000_000_001;
 
 /// State shared by every connection of one server.
 pub(crate) struct Shared {
@@ -41,6 +50,19 @@ struct Inner {
     token_mints: u64,
     expire_after_uploads: Option<u32>,
     uploads_since_expiry: u32,
+    /// Keyed by record id; ids are unique across modules.
+    records: HashMap<String, RecordEntry>,
+    attachments: Vec<AttachmentRecord>,
+    next_id: u64,
+    record_updates: u64,
+}
+
+impl Inner {
+    fn take_id(&mut self) -> String {
+        let id = self.next_id;
+        self.next_id += 1;
+        id.to_string()
+    }
 }
 
 /// A valid access token. Deliberately not `Debug`.
@@ -55,6 +77,20 @@ struct StoredEntry {
     content_type: Option<String>,
     bytes: Bytes,
     used: bool,
+}
+
+struct RecordEntry {
+    module: String,
+    /// Every field but `id`.
+    fields: Map<String, Value>,
+}
+
+/// A file or link the attachments handler has read and wants stored.
+pub(crate) struct NewAttachment {
+    pub(crate) file_name: String,
+    pub(crate) content_type: Option<String>,
+    pub(crate) link_url: Option<String>,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// A file the upload handler has read completely and wants stored.
@@ -96,6 +132,10 @@ impl Shared {
             token_mints: 0,
             expire_after_uploads: config.expire_after_uploads,
             uploads_since_expiry: 0,
+            records: HashMap::new(),
+            attachments: Vec::new(),
+            next_id: FIRST_ID,
+            record_updates: 0,
         };
         Self {
             config,
@@ -241,7 +281,145 @@ impl Shared {
             uploads: inner.uploads.clone(),
             stored_files: inner.files.len(),
             token_mints: inner.token_mints,
+            records: inner.records.len(),
+            record_updates: inner.record_updates,
+            attachments: inner.attachments.len(),
         }
+    }
+
+    /// Stores a record whose module and fields the caller has checked, and
+    /// returns its new id.
+    pub(crate) fn create_record(&self, module: &str, fields: Map<String, Value>) -> String {
+        let mut inner = self.lock();
+        let id = inner.take_id();
+        let entry = RecordEntry {
+            module: module.to_owned(),
+            fields,
+        };
+        inner.records.insert(id.clone(), entry);
+        id
+    }
+
+    /// A record as the API shows it: its fields with `id` added.
+    pub(crate) fn record(&self, module: &str, id: &str) -> Option<Value> {
+        let inner = self.lock();
+        let entry = inner.records.get(id).filter(|e| e.module == module)?;
+        let mut object = entry.fields.clone();
+        object.insert("id".to_owned(), Value::String(id.to_owned()));
+        Some(Value::Object(object))
+    }
+
+    pub(crate) fn has_record(&self, module: &str, id: &str) -> bool {
+        self.lock()
+            .records
+            .get(id)
+            .is_some_and(|e| e.module == module)
+    }
+
+    /// Attaches uploaded files to one record's file-upload fields, all or
+    /// nothing: every file id is checked before any is consumed. An id
+    /// named twice in one update counts as used the second time.
+    pub(crate) fn update_record(
+        &self,
+        module: &str,
+        update: &RecordUpdate,
+    ) -> Result<(), UpdateError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let entry = inner
+            .records
+            .get_mut(&update.id)
+            .filter(|e| e.module == module)
+            .ok_or(UpdateError::UnknownRecord)?;
+
+        let mut claimed = HashSet::new();
+        for (field, ids) in &update.fields {
+            for (index, id) in ids.iter().enumerate() {
+                let file = inner
+                    .files
+                    .get(id)
+                    .ok_or_else(|| UpdateError::UnknownFile {
+                        field: field.clone(),
+                        index,
+                    })?;
+                if file.used || !claimed.insert(id.as_str()) {
+                    return Err(UpdateError::UsedFile {
+                        field: field.clone(),
+                        index,
+                    });
+                }
+            }
+        }
+
+        for (field, ids) in &update.fields {
+            let attached = ids
+                .iter()
+                .filter_map(|id| {
+                    // Present: checked above under the same lock.
+                    let file = inner.files.get_mut(id)?;
+                    file.used = true;
+                    Some(file_field::attached(
+                        id,
+                        &file.name,
+                        file.bytes.len() as u64,
+                    ))
+                })
+                .collect();
+            file_field::append(&mut entry.fields, field, attached);
+        }
+        inner.record_updates += 1;
+        Ok(())
+    }
+
+    /// Stores an attachment on a record and returns its id and creation
+    /// time; `None` if there is no such record.
+    pub(crate) fn add_attachment(
+        &self,
+        module: &str,
+        record_id: &str,
+        new: NewAttachment,
+    ) -> Option<(String, String)> {
+        let mut inner = self.lock();
+        inner
+            .records
+            .get(record_id)
+            .filter(|e| e.module == module)?;
+        let attachment = AttachmentRecord {
+            id: inner.take_id(),
+            module: module.to_owned(),
+            record_id: record_id.to_owned(),
+            file_name: new.file_name,
+            size: new.bytes.len() as u64,
+            content_type: new.content_type,
+            link_url: new.link_url,
+            bytes: new.bytes,
+            created_time: timestamp::now(),
+        };
+        let answer = (attachment.id.clone(), attachment.created_time.clone());
+        inner.attachments.push(attachment);
+        Some(answer)
+    }
+
+    /// A record's attachments, oldest first; `None` if there is no such
+    /// record.
+    pub(crate) fn attachments(
+        &self,
+        module: &str,
+        record_id: &str,
+    ) -> Option<Vec<AttachmentRecord>> {
+        let inner = self.lock();
+        inner
+            .records
+            .get(record_id)
+            .filter(|e| e.module == module)?;
+        Some(
+            inner
+                .attachments
+                .iter()
+                .filter(|a| a.module == module && a.record_id == record_id)
+                .cloned()
+                .collect(),
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use http_body_util::{BodyDataStream, BodyExt as _, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::disposition::parse_part_disposition;
@@ -28,10 +28,10 @@ pub const MAX_REQUEST_BYTES: u64 = MAX_FILES_PER_REQUEST as u64 * MAX_FILE_BYTES
 
 /// The code sent with 413 for an oversized request. Bigin documents no
 /// code for this case; keep the guess in one place.
-const REQUEST_TOO_LARGE_CODE: &str = "REQUEST_ENTITY_TOO_LARGE";
+pub(crate) const REQUEST_TOO_LARGE_CODE: &str = "REQUEST_ENTITY_TOO_LARGE";
 
 /// The body as the handler reads it: never more than [`MAX_REQUEST_BYTES`].
-type RequestBody = Limited<Incoming>;
+pub(crate) type RequestBody = Limited<Incoming>;
 
 /// Handles one upload request. `kill` closes the connection when notified.
 ///
@@ -246,31 +246,38 @@ impl ParsedFile {
     }
 }
 
-/// Why an upload is refused, and whether the connection must close
-/// because the rest of the body cannot be read.
-struct Refusal {
+/// Why an upload (or an attachment upload) is refused, and whether the
+/// connection must close because the rest of the body cannot be read.
+pub(crate) struct Refusal {
     status: StatusCode,
     code: &'static str,
+    /// The error body's `details`; `{}` unless set.
+    details: Value,
     /// For the request log only: the client sees `code`.
     reason: String,
-    close: bool,
+    pub(crate) close: bool,
 }
 
 impl Refusal {
-    fn new(status: StatusCode, code: &'static str, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, reason: impl Into<String>) -> Self {
         Self {
             status,
             code,
+            details: json!({}),
             reason: reason.into(),
             close: false,
         }
     }
 
-    fn invalid(reason: impl Into<String>) -> Self {
+    pub(crate) fn with_details(self, details: Value) -> Self {
+        Self { details, ..self }
+    }
+
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", reason)
     }
 
-    fn attachment(reason: impl Into<String>) -> Self {
+    pub(crate) fn attachment(reason: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
             "failure_in_attachment_handling",
@@ -278,7 +285,7 @@ impl Refusal {
         )
     }
 
-    fn too_large(reason: impl Into<String>) -> Self {
+    pub(crate) fn too_large(reason: impl Into<String>) -> Self {
         Self {
             close: true,
             ..Self::new(
@@ -289,7 +296,16 @@ impl Refusal {
         }
     }
 
-    fn from_multer(error: multer::Error) -> Self {
+    /// The file-size refusal, for a part found over [`MAX_FILE_BYTES`].
+    pub(crate) fn file_too_large() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
+            "a file is over the size limit",
+        )
+    }
+
+    pub(crate) fn from_multer(error: multer::Error) -> Self {
         match &error {
             multer::Error::StreamReadFailed(source)
                 if source.downcast_ref::<LengthLimitError>().is_some() =>
@@ -308,8 +324,13 @@ impl Refusal {
 
     /// The answer; `complete` says whether the whole body was read, so the
     /// connection can serve another request.
-    fn into_response(self, complete: bool) -> Response<Body> {
-        let mut response = response::api_error(self.status, self.code);
+    pub(crate) fn into_response(self, complete: bool) -> Response<Body> {
+        let mut response = response::api_error_with(
+            self.status,
+            self.code,
+            response::stock_message(self.code),
+            self.details,
+        );
         response
             .extensions_mut()
             .insert(ErrorCode(self.code.to_owned()));
@@ -383,11 +404,7 @@ async fn read_files(
                     // buffer a file that will be refused anyway.
                     if file.size > MAX_FILE_BYTES {
                         file.bytes = Vec::new();
-                        break Some(Refusal::new(
-                            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                            "FILE_SIZE_MORE_THAN_ALLOWED_SIZE",
-                            "a file is over the size limit",
-                        ));
+                        break Some(Refusal::file_too_large());
                     }
                     file.bytes.extend_from_slice(&chunk);
                 }
@@ -409,7 +426,7 @@ async fn read_files(
 
 /// Reads and discards the rest of the body. Returns whether it ended
 /// normally (rather than breaking or passing the request limit).
-async fn drain(body: &mut RequestBody) -> bool {
+pub(crate) async fn drain(body: &mut RequestBody) -> bool {
     loop {
         match body.frame().await {
             None => return true,
@@ -432,7 +449,7 @@ async fn read_some(body: &mut RequestBody, content_length: Option<u64>) {
     }
 }
 
-fn content_length(headers: &HeaderMap) -> Option<u64> {
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?
         .to_str()
