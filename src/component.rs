@@ -2,6 +2,10 @@
 //! pure modules' results out. This is the one place that turns internal
 //! errors into the WIT `upload-error`.
 
+use std::cell::RefCell;
+
+use crate::auth::TokenProblem;
+use crate::client::{Client, TokenCache};
 use crate::download;
 use crate::error::{Error, FileRef, TransportKind};
 use crate::settings::{RawSettings, Secret};
@@ -25,6 +29,7 @@ wit_bindgen::generate!({
         "wasi:random/random@0.2.12": wasi::random::random,
         "wasi:http/outgoing-handler@0.2.12": wasi::http::outgoing_handler,
         "wasi:http/types@0.2.12": wasi::http::types,
+        "wasi:clocks/wall-clock@0.2.12": wasi::clocks::wall_clock,
         "wasi:io/error@0.2.12": wasi::io::error,
         "wasi:io/poll@0.2.12": wasi::io::poll,
         "wasi:io/streams@0.2.12": wasi::io::streams,
@@ -75,13 +80,42 @@ fn value_settings(settings: wit::Settings) -> RawSettings {
     RawSettings {
         data_centre: settings.data_centre,
         api_domain: settings.api_domain,
-        access_token: Some(Secret::new(settings.access_token)),
+        access_token: settings.access_token.map(Secret::new),
+        refresh_token: settings.refresh_token.map(Secret::new),
+        client_id: settings.client_id,
+        client_secret: settings.client_secret.map(Secret::new),
+        accounts_url: settings.accounts_url,
+        max_retries: settings.max_retries,
+        max_retry_wait_ms: settings.max_retry_wait_ms,
+        connect_timeout_ms: settings.connect_timeout_ms,
+        first_byte_timeout_ms: settings.first_byte_timeout_ms,
+        between_bytes_timeout_ms: settings.between_bytes_timeout_ms,
+        unreadable: None,
     }
 }
 
-fn fetch(raw: RawSettings, id: &str) -> Result<wit::Downloaded, wit::UploadError> {
+thread_local! {
+    /// Minted access tokens live as long as the component instance.
+    static TOKENS: RefCell<TokenCache> = RefCell::new(TokenCache::default());
+}
+
+/// Runs `f` with a client for `raw` settings, sharing the instance's
+/// token cache.
+fn with_client<T>(
+    raw: RawSettings,
+    f: impl FnOnce(&mut Client<'_>) -> Result<T, Error>,
+) -> Result<T, wit::UploadError> {
     let settings = raw.check().map_err(wit::UploadError::InvalidSettings)?;
-    let file = download::download(&settings, id, &mut WasiTransport).map_err(upload_error)?;
+    TOKENS.with(|tokens| {
+        let mut tokens = tokens.borrow_mut();
+        let mut transport = WasiTransport;
+        let mut client = Client::new(&settings, &mut transport, &mut tokens);
+        f(&mut client).map_err(upload_error)
+    })
+}
+
+fn fetch(raw: RawSettings, id: &str) -> Result<wit::Downloaded, wit::UploadError> {
+    let file = with_client(raw, |client| download::download(client, id))?;
     Ok(wit::Downloaded {
         name: file.name,
         content_type: file.content_type,
@@ -90,7 +124,6 @@ fn fetch(raw: RawSettings, id: &str) -> Result<wit::Downloaded, wit::UploadError
 }
 
 fn run(raw: RawSettings, files: &[wit::File]) -> Result<Vec<wit::FileRef>, wit::UploadError> {
-    let settings = raw.check().map_err(wit::UploadError::InvalidSettings)?;
     let inputs: Vec<FileIn<'_>> = files
         .iter()
         .map(|f| FileIn {
@@ -99,9 +132,8 @@ fn run(raw: RawSettings, files: &[wit::File]) -> Result<Vec<wit::FileRef>, wit::
             data: &f.data,
         })
         .collect();
-    upload::upload(&settings, &inputs, &mut WasiTransport)
-        .map(|refs| refs.into_iter().map(file_ref).collect())
-        .map_err(upload_error)
+    let refs = with_client(raw, |client| upload::upload(client, &inputs))?;
+    Ok(refs.into_iter().map(file_ref).collect())
 }
 
 fn file_ref(r: FileRef) -> wit::FileRef {
@@ -163,6 +195,40 @@ fn upload_error(error: Error) -> wit::UploadError {
                 ErrorClass::Other => wit::UploadError::Api(failure),
             }
         }
+        Error::PossiblyUploaded {
+            kind,
+            message,
+            sent,
+            files,
+            uploaded,
+        } => wit::UploadError::PossiblyUploaded(wit::PossibleUpload {
+            kind: transport_kind(kind),
+            sent,
+            failure: wit::Failure {
+                files,
+                uploaded: uploaded.into_iter().map(file_ref).collect(),
+                http_status: None,
+                code: None,
+                message,
+            },
+        }),
+        Error::Token {
+            error,
+            files,
+            uploaded,
+        } => wit::UploadError::Token(wit::TokenFailure {
+            problem: match error.problem {
+                TokenProblem::InvalidClient => wit::TokenProblem::InvalidClient,
+                TokenProblem::InvalidRefreshToken => wit::TokenProblem::InvalidRefreshToken,
+                TokenProblem::TooManyRequests => wit::TokenProblem::TooManyRequests,
+                TokenProblem::Other => wit::TokenProblem::Other,
+            },
+            http_status: error.http_status,
+            code: error.code,
+            message: error.message,
+            files,
+            uploaded: uploaded.into_iter().map(file_ref).collect(),
+        }),
         Error::Transport {
             kind,
             body_sent,
@@ -170,12 +236,7 @@ fn upload_error(error: Error) -> wit::UploadError {
             files,
             uploaded,
         } => wit::UploadError::Transport(wit::TransportFailure {
-            kind: match kind {
-                TransportKind::Timeout => wit::TransportKind::Timeout,
-                TransportKind::Connection => wit::TransportKind::Connection,
-                TransportKind::Dns => wit::TransportKind::Dns,
-                TransportKind::Protocol => wit::TransportKind::Protocol,
-            },
+            kind: transport_kind(kind),
             body_sent,
             failure: wit::Failure {
                 files,
@@ -185,5 +246,14 @@ fn upload_error(error: Error) -> wit::UploadError {
                 message,
             },
         }),
+    }
+}
+
+fn transport_kind(kind: TransportKind) -> wit::TransportKind {
+    match kind {
+        TransportKind::Timeout => wit::TransportKind::Timeout,
+        TransportKind::Connection => wit::TransportKind::Connection,
+        TransportKind::Dns => wit::TransportKind::Dns,
+        TransportKind::Protocol => wit::TransportKind::Protocol,
     }
 }

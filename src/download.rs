@@ -2,9 +2,9 @@
 //! turning the answer's `Content-Disposition` into a safe file name.
 
 use crate::api;
+use crate::client::{CallError, Client, Spec};
 use crate::error::Error;
-use crate::settings::Settings;
-use crate::upload::{FILES_PATH, MAX_FILE_BYTES, Method, Request, Transport, authorization};
+use crate::upload::{FILES_PATH, MAX_FILE_BYTES, Method, explain};
 
 /// The name used when the answer gives none that is usable.
 pub const FALLBACK_NAME: &str = "download";
@@ -20,11 +20,7 @@ pub struct Downloaded {
 }
 
 /// Downloads the file with encrypted id `id`.
-pub fn download(
-    settings: &Settings,
-    id: &str,
-    transport: &mut dyn Transport,
-) -> Result<Downloaded, Error> {
+pub fn download(client: &mut Client<'_>, id: &str) -> Result<Downloaded, Error> {
     let id = id.trim();
     if id.is_empty() {
         return Err(Error::InvalidFile {
@@ -34,23 +30,31 @@ pub fn download(
         });
     }
     let path = format!("{FILES_PATH}?id={}", percent_encode(id));
-    let request = Request {
+    let spec = Spec {
         method: Method::Get,
-        origin: &settings.origin,
         path_and_query: &path,
-        headers: vec![("authorization", authorization(settings))],
+        headers: vec![],
         body: None,
         // A little over the largest file Bigin stores; anything longer is
         // not a file this API serves.
         max_answer_bytes: (MAX_FILE_BYTES + 1024 * 1024) as usize,
+        idempotent: true,
     };
     let files = || vec![id.to_owned()];
-    let response = transport.send(request).map_err(|fault| Error::Transport {
-        kind: fault.kind,
-        body_sent: fault.body_sent,
-        message: fault.message,
-        files: files(),
-        uploaded: vec![],
+    let response = client.send(&spec).map_err(|e| match e {
+        // Nothing is created by a download, so a lost answer is just lost.
+        CallError::Transport(fault) => Error::Transport {
+            kind: fault.kind,
+            body_sent: false,
+            message: fault.message,
+            files: files(),
+            uploaded: vec![],
+        },
+        CallError::Token(error) => Error::Token {
+            error,
+            files: files(),
+            uploaded: vec![],
+        },
     })?;
     match response.status {
         200 => Ok(Downloaded {
@@ -75,17 +79,18 @@ pub fn download(
             files: files(),
             uploaded: vec![],
         }),
-        status => Err(Error::Api {
-            error: api::error_from(
-                status,
-                &response.body,
-                response
-                    .header("retry-after")
-                    .and_then(api::retry_after_seconds),
-            ),
-            files: files(),
-            uploaded: vec![],
-        }),
+        status => {
+            let retry_after = response
+                .header("retry-after")
+                .and_then(api::retry_after_seconds);
+            let mut error = api::error_from(status, &response.body, retry_after);
+            explain(&mut error, "ZohoBigin.Files.READ");
+            Err(Error::Api {
+                error,
+                files: files(),
+                uploaded: vec![],
+            })
+        }
     }
 }
 

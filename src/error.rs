@@ -2,6 +2,7 @@
 //! bindings; `lib.rs` is the one place that turns them into WIT values.
 
 use crate::api::ApiError;
+use crate::auth::TokenError;
 
 /// What Bigin answered for one uploaded file, plus what was sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +46,24 @@ pub enum Error {
         /// Files not uploaded, in input order.
         files: Vec<String>,
         /// Refs won by earlier requests of the call.
+        uploaded: Vec<FileRef>,
+    },
+    #[error(
+        "no answer after the whole request was sent ({kind:?}: {message}); the files may have landed"
+    )]
+    PossiblyUploaded {
+        kind: TransportKind,
+        message: String,
+        /// The files of the request whose answer was lost.
+        sent: Vec<String>,
+        /// Those and every file after them, not known to be uploaded.
+        files: Vec<String>,
+        uploaded: Vec<FileRef>,
+    },
+    #[error("no access token could be minted: {}", error.message)]
+    Token {
+        error: TokenError,
+        files: Vec<String>,
         uploaded: Vec<FileRef>,
     },
     #[error("{kind:?} fault talking to Bigin: {message}")]

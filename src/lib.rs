@@ -7,6 +7,8 @@
 //! layer below exports the WIT interface and [`transport`] speaks WASI HTTP.
 
 pub mod api;
+pub mod auth;
+pub mod client;
 pub mod download;
 pub mod error;
 pub mod multipart;

@@ -159,20 +159,83 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Defaults for retries and timeouts.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+pub const DEFAULT_MAX_RETRY_WAIT_MS: u64 = 30_000;
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 10_000;
+/// Bigin scans uploads for viruses before it answers.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 60_000;
+pub const DEFAULT_BETWEEN_BYTES_TIMEOUT_MS: u64 = 30_000;
+
 /// The settings as given, before they are checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawSettings {
     pub data_centre: Option<String>,
     pub api_domain: Option<String>,
     pub access_token: Option<Secret>,
+    pub refresh_token: Option<Secret>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub accounts_url: Option<String>,
+    pub max_retries: Option<u32>,
+    pub max_retry_wait_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    pub first_byte_timeout_ms: Option<u64>,
+    pub between_bytes_timeout_ms: Option<u64>,
+    /// A variable that could not be read, reported by [`RawSettings::check`].
+    pub unreadable: Option<String>,
 }
 
-/// Checked settings: where to send and what to sign with.
+/// How to get an access token from a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refresh {
+    pub accounts: Origin,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+}
+
+/// Retry bounds for one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries of one request.
+    pub max_retries: u32,
+    /// Total waiting between retries in one call, in nanoseconds.
+    pub max_wait_ns: u64,
+}
+
+/// Per-request timeouts, in nanoseconds as `wasi:clocks` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect_ns: u64,
+    pub first_byte_ns: u64,
+    pub between_bytes_ns: u64,
+}
+
+/// Checked settings: where to send, what to sign with, how long to wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub origin: Origin,
-    pub access_token: Secret,
+    pub access_token: Option<Secret>,
+    pub refresh: Option<Refresh>,
+    pub retry: RetryPolicy,
+    pub timeouts: Timeouts,
 }
+
+impl Settings {
+    /// The secrets these settings hold, to be kept out of every message.
+    pub fn secrets(&self) -> Vec<&str> {
+        let mut secrets: Vec<&str> = self.access_token.iter().map(Secret::expose).collect();
+        if let Some(refresh) = &self.refresh {
+            secrets.push(refresh.client_secret.expose());
+            secrets.push(refresh.refresh_token.expose());
+        }
+        secrets.retain(|s| !s.is_empty());
+        secrets
+    }
+}
+
+const MS: u64 = 1_000_000;
 
 impl RawSettings {
     /// Reads the `BIGIN_*` variables from `vars`; empty values count as
@@ -184,30 +247,82 @@ impl RawSettings {
             if value.is_empty() {
                 continue;
             }
+            let number = |raw: &mut RawSettings| match value.parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    raw.unreadable = Some(format!("{key} must be a whole number, not `{value}`"));
+                    None
+                }
+            };
             match key {
                 ENV_ACCESS_TOKEN => raw.access_token = Some(Secret::new(value)),
                 ENV_DATA_CENTRE => raw.data_centre = Some(value.to_owned()),
                 ENV_API_DOMAIN => raw.api_domain = Some(value.to_owned()),
+                "BIGIN_REFRESH_TOKEN" => raw.refresh_token = Some(Secret::new(value)),
+                "BIGIN_CLIENT_ID" => raw.client_id = Some(value.to_owned()),
+                "BIGIN_CLIENT_SECRET" => raw.client_secret = Some(Secret::new(value)),
+                "BIGIN_ACCOUNTS_URL" => raw.accounts_url = Some(value.to_owned()),
+                "BIGIN_MAX_RETRIES" => {
+                    raw.max_retries = number(&mut raw).map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                }
+                "BIGIN_MAX_RETRY_WAIT_MS" => raw.max_retry_wait_ms = number(&mut raw),
+                "BIGIN_CONNECT_TIMEOUT_MS" => raw.connect_timeout_ms = number(&mut raw),
+                "BIGIN_FIRST_BYTE_TIMEOUT_MS" => raw.first_byte_timeout_ms = number(&mut raw),
+                "BIGIN_BETWEEN_BYTES_TIMEOUT_MS" => raw.between_bytes_timeout_ms = number(&mut raw),
                 _ => {}
             }
         }
         raw
     }
 
-    /// Checks the settings. The API domain wins over the data centre; with
-    /// neither, the US data centre is used.
-    pub fn check(self) -> Result<Settings, String> {
-        let token = match self.access_token {
-            Some(token) if !token.expose().trim().is_empty() => token,
-            _ => {
-                return Err(format!(
-                    "no access token: set {ENV_ACCESS_TOKEN} or pass one in the settings"
-                ));
+    /// The `BIGIN_*` variables that [`RawSettings::from_env`] reads back
+    /// into these settings, for a host that passes them to the component.
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let mut vars = Vec::new();
+        let mut put = |key: &'static str, value: Option<String>| {
+            if let Some(value) = value {
+                vars.push((key, value));
             }
         };
-        if !token.expose().bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("the access token holds spaces or characters a header cannot carry".into());
+        let secret = |s: &Option<Secret>| s.as_ref().map(|s| s.expose().to_owned());
+        put(ENV_ACCESS_TOKEN, secret(&self.access_token));
+        put(ENV_DATA_CENTRE, self.data_centre.clone());
+        put(ENV_API_DOMAIN, self.api_domain.clone());
+        put("BIGIN_REFRESH_TOKEN", secret(&self.refresh_token));
+        put("BIGIN_CLIENT_ID", self.client_id.clone());
+        put("BIGIN_CLIENT_SECRET", secret(&self.client_secret));
+        put("BIGIN_ACCOUNTS_URL", self.accounts_url.clone());
+        put("BIGIN_MAX_RETRIES", self.max_retries.map(|n| n.to_string()));
+        put(
+            "BIGIN_MAX_RETRY_WAIT_MS",
+            self.max_retry_wait_ms.map(|n| n.to_string()),
+        );
+        put(
+            "BIGIN_CONNECT_TIMEOUT_MS",
+            self.connect_timeout_ms.map(|n| n.to_string()),
+        );
+        put(
+            "BIGIN_FIRST_BYTE_TIMEOUT_MS",
+            self.first_byte_timeout_ms.map(|n| n.to_string()),
+        );
+        put(
+            "BIGIN_BETWEEN_BYTES_TIMEOUT_MS",
+            self.between_bytes_timeout_ms.map(|n| n.to_string()),
+        );
+        vars
+    }
+
+    /// Checks the settings. The API domain wins over the data centre; with
+    /// neither, the US data centre is used, and likewise for the accounts
+    /// server.
+    pub fn check(self) -> Result<Settings, String> {
+        if let Some(problem) = self.unreadable {
+            return Err(problem);
         }
+        let access_token = match self.access_token {
+            Some(token) if !token.expose().is_empty() => Some(header_safe(token, "access token")?),
+            _ => None,
+        };
         let dc = match self.data_centre.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(code) => Some(DataCentre::find(code).ok_or_else(|| {
@@ -219,17 +334,90 @@ impl RawSettings {
                 )
             })?),
         };
+        let dc =
+            dc.unwrap_or_else(|| DataCentre::find(DEFAULT_DATA_CENTRE).unwrap_or(DATA_CENTRES[0]));
         let origin = match self.api_domain.as_deref().map(str::trim) {
             Some(domain) if !domain.is_empty() => Origin::parse(domain)?,
-            _ => Origin::of(dc.unwrap_or_else(|| {
-                DataCentre::find(DEFAULT_DATA_CENTRE).unwrap_or(DATA_CENTRES[0])
-            })),
+            _ => Origin::of(dc),
         };
+        let refresh = match self.refresh_token {
+            Some(token) if !token.expose().is_empty() => {
+                let client_id = self
+                    .client_id
+                    .filter(|id| !id.trim().is_empty())
+                    .ok_or("a refresh token needs a client id (BIGIN_CLIENT_ID)")?;
+                let client_secret = self
+                    .client_secret
+                    .filter(|s| !s.expose().is_empty())
+                    .ok_or("a refresh token needs a client secret (BIGIN_CLIENT_SECRET)")?;
+                let accounts = match self.accounts_url.as_deref().map(str::trim) {
+                    Some(url) if !url.is_empty() => {
+                        Origin::parse(url).map_err(|e| e.replace("API domain", "accounts URL"))?
+                    }
+                    _ => Origin {
+                        scheme: Scheme::Https,
+                        authority: dc.accounts_host.to_owned(),
+                    },
+                };
+                Some(Refresh {
+                    accounts,
+                    client_id: client_id.trim().to_owned(),
+                    client_secret,
+                    refresh_token: token,
+                })
+            }
+            _ => None,
+        };
+        if access_token.is_none() && refresh.is_none() {
+            return Err(format!(
+                "no access token: set {ENV_ACCESS_TOKEN}, or BIGIN_REFRESH_TOKEN with \
+                 BIGIN_CLIENT_ID and BIGIN_CLIENT_SECRET, or pass them in the settings"
+            ));
+        }
+        let ms = |value: Option<u64>, default: u64| value.unwrap_or(default).saturating_mul(MS);
         Ok(Settings {
             origin,
-            access_token: token,
+            access_token,
+            refresh,
+            retry: RetryPolicy {
+                max_retries: self.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+                max_wait_ns: ms(self.max_retry_wait_ms, DEFAULT_MAX_RETRY_WAIT_MS),
+            },
+            timeouts: Timeouts {
+                connect_ns: ms(self.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS).max(MS),
+                first_byte_ns: ms(self.first_byte_timeout_ms, DEFAULT_FIRST_BYTE_TIMEOUT_MS)
+                    .max(MS),
+                between_bytes_ns: ms(
+                    self.between_bytes_timeout_ms,
+                    DEFAULT_BETWEEN_BYTES_TIMEOUT_MS,
+                )
+                .max(MS),
+            },
         })
     }
+}
+
+/// Refuses a token a header could not carry, without showing it.
+fn header_safe(token: Secret, what: &str) -> Result<Secret, String> {
+    if token.expose().bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(token)
+    } else {
+        Err(format!(
+            "the {what} holds spaces or characters a header cannot carry"
+        ))
+    }
+}
+
+/// Replaces every secret in `message` so an echo from a server cannot leak
+/// one into an error.
+pub fn redact(message: &str, secrets: &[&str]) -> String {
+    let mut message = message.to_owned();
+    for secret in secrets {
+        if !secret.is_empty() {
+            message = message.replace(secret, "<redacted>");
+        }
+    }
+    message
 }
 
 #[cfg(test)]
@@ -241,7 +429,79 @@ mod tests {
             data_centre: dc.map(Into::into),
             api_domain: domain.map(Into::into),
             access_token: token.map(Secret::new),
+            ..RawSettings::default()
         }
+    }
+
+    #[test]
+    fn refresh_needs_a_client_and_finds_its_accounts_server() {
+        let mut r = raw(Some("ca"), None, None);
+        r.refresh_token = Some(Secret::new("rt"));
+        assert!(r.clone().check().unwrap_err().contains("client id"));
+        r.client_id = Some("cid".into());
+        assert!(r.clone().check().unwrap_err().contains("client secret"));
+        r.client_secret = Some(Secret::new("cs"));
+        let s = r.clone().check().unwrap();
+        let refresh = s.refresh.as_ref().unwrap();
+        assert_eq!(
+            refresh.accounts.to_string(),
+            "https://accounts.zohocloud.ca"
+        );
+        assert_eq!(s.access_token, None);
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("\"cs\"") && !shown.contains("\"rt\""),
+            "{shown}"
+        );
+        r.accounts_url = Some("http://10.1.2.3".into());
+        assert!(r.check().unwrap_err().contains("accounts URL"));
+    }
+
+    #[test]
+    fn retry_and_timeouts_have_defaults_and_read_the_environment() {
+        let s = raw(None, None, Some("t")).check().unwrap();
+        assert_eq!(s.retry.max_retries, DEFAULT_MAX_RETRIES);
+        assert_eq!(s.timeouts.connect_ns, DEFAULT_CONNECT_TIMEOUT_MS * MS);
+        let r = RawSettings::from_env([
+            (ENV_ACCESS_TOKEN, "t"),
+            ("BIGIN_MAX_RETRIES", "0"),
+            ("BIGIN_FIRST_BYTE_TIMEOUT_MS", "250"),
+        ]);
+        let s = r.check().unwrap();
+        assert_eq!(s.retry.max_retries, 0);
+        assert_eq!(s.timeouts.first_byte_ns, 250 * MS);
+        let bad = RawSettings::from_env([(ENV_ACCESS_TOKEN, "t"), ("BIGIN_MAX_RETRIES", "lots")]);
+        assert!(bad.check().unwrap_err().contains("BIGIN_MAX_RETRIES"));
+    }
+
+    #[test]
+    fn the_environment_round_trips() {
+        let raw = RawSettings {
+            data_centre: Some("eu".into()),
+            api_domain: Some("http://127.0.0.1:5".into()),
+            access_token: Some(Secret::new("a")),
+            refresh_token: Some(Secret::new("r")),
+            client_id: Some("c".into()),
+            client_secret: Some(Secret::new("s")),
+            accounts_url: Some("http://127.0.0.1:6".into()),
+            max_retries: Some(2),
+            max_retry_wait_ms: Some(3),
+            connect_timeout_ms: Some(4),
+            first_byte_timeout_ms: Some(5),
+            between_bytes_timeout_ms: Some(6),
+            unreadable: None,
+        };
+        let vars = raw.to_env();
+        let back = RawSettings::from_env(vars.iter().map(|(k, v)| (*k, v.as_str())));
+        assert_eq!(back, raw);
+    }
+
+    #[test]
+    fn redact_removes_every_secret() {
+        assert_eq!(
+            redact("bad token abc and abc", &["abc", ""]),
+            "bad token <redacted> and <redacted>"
+        );
     }
 
     #[test]

@@ -14,20 +14,8 @@ use wasi::http::types::{
 use wasi::io::streams::{OutputStream, StreamError};
 
 use crate::error::TransportKind;
-use crate::multipart::Body;
-use crate::settings::Scheme;
-use crate::upload::{Method, Request, Response, Transport, TransportError};
-
-/// Nanoseconds, as `wasi:clocks` durations count.
-const SECOND: u64 = 1_000_000_000;
-
-/// Time allowed to open a connection.
-const CONNECT_TIMEOUT: u64 = 10 * SECOND;
-/// Time allowed from the last byte sent to the first byte of the answer;
-/// Bigin scans uploads for viruses before it answers.
-const FIRST_BYTE_TIMEOUT: u64 = 60 * SECOND;
-/// Time allowed between two reads of the answer.
-const BETWEEN_BYTES_TIMEOUT: u64 = 30 * SECOND;
+use crate::settings::{Scheme, Timeouts};
+use crate::upload::{Method, Payload, Request, Response, Transport, TransportError};
 
 /// How much of the answer is asked for at a time.
 const READ_CHUNK: u64 = 64 * 1024;
@@ -45,6 +33,18 @@ impl Transport for WasiTransport {
             wasi::random::random::get_random_u64(),
             wasi::random::random::get_random_u64(),
         ]
+    }
+
+    fn now_ns(&mut self) -> u64 {
+        wasi::clocks::monotonic_clock::now()
+    }
+
+    fn sleep_ns(&mut self, ns: u64) {
+        wasi::clocks::monotonic_clock::subscribe_duration(ns).block();
+    }
+
+    fn unix_secs(&mut self) -> u64 {
+        wasi::clocks::wall_clock::now().seconds
     }
 }
 
@@ -103,7 +103,7 @@ fn send(request: Request<'_>) -> Result<Response, TransportError> {
 
     // The request goes out before the body is written: the host streams the
     // body as it comes instead of buffering it whole.
-    let pending = outgoing_handler::handle(outgoing, Some(options()))
+    let pending = outgoing_handler::handle(outgoing, Some(options(request.timeouts)))
         .map_err(|code| from_error_code(&code, false))?;
 
     let written = match request.body {
@@ -131,13 +131,13 @@ fn send(request: Request<'_>) -> Result<Response, TransportError> {
     read_response(response, request.max_answer_bytes, body_sent)
 }
 
-fn options() -> RequestOptions {
+fn options(timeouts: Timeouts) -> RequestOptions {
     let options = RequestOptions::new();
     // A host may not support some timeouts; it then applies its own, which
     // is no reason to fail the request.
-    let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT));
-    let _ = options.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT));
-    let _ = options.set_between_bytes_timeout(Some(BETWEEN_BYTES_TIMEOUT));
+    let _ = options.set_connect_timeout(Some(timeouts.connect_ns));
+    let _ = options.set_first_byte_timeout(Some(timeouts.first_byte_ns));
+    let _ = options.set_between_bytes_timeout(Some(timeouts.between_bytes_ns));
     options
 }
 
@@ -151,7 +151,7 @@ struct Unsent;
 /// may close the stream at once, so a flush after it can see `closed`
 /// although every byte went out. Only a stream closed before the last byte
 /// counts as a failure; the body is never written twice.
-fn write_body(outgoing_body: &OutgoingBody, body: &Body<'_>) -> Result<(), Unsent> {
+fn write_body(outgoing_body: &OutgoingBody, body: Payload<'_>) -> Result<(), Unsent> {
     let stream = outgoing_body.write().map_err(|()| Unsent)?;
     for chunk in body.chunks() {
         write_all(&stream, chunk)?;

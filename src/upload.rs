@@ -8,9 +8,10 @@
 use sha2::{Digest, Sha256};
 
 use crate::api::{self, ApiError, Entry};
+use crate::client::{CallError, Client, Spec};
 use crate::error::{Error, FileRef, TransportKind};
 use crate::multipart::{self, Body, Part};
-use crate::settings::{Origin, Settings};
+use crate::settings::{Origin, Timeouts};
 
 /// Bigin's per-file limit: the docs say "20 Mb", read as 20 MiB.
 pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
@@ -39,9 +40,34 @@ pub struct Request<'a> {
     pub origin: &'a Origin,
     pub path_and_query: &'a str,
     pub headers: Vec<(&'static str, String)>,
-    pub body: Option<&'a Body<'a>>,
+    pub body: Option<Payload<'a>>,
     /// Answers longer than this are cut off with an error.
     pub max_answer_bytes: usize,
+    pub timeouts: Timeouts,
+}
+
+/// A request body whose length is known before it is sent.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    Multipart(&'a Body<'a>),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Payload<'a> {
+    pub fn content_length(&self) -> u64 {
+        match self {
+            Payload::Multipart(body) => body.content_length(),
+            Payload::Bytes(bytes) => bytes.len() as u64,
+        }
+    }
+
+    /// The body in order, as borrowed slices.
+    pub fn chunks(&self) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
+        match *self {
+            Payload::Multipart(body) => Box::new(body.chunks()),
+            Payload::Bytes(bytes) => Box::new(std::iter::once(bytes)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,44 +108,66 @@ pub trait Transport {
     /// Sends one request and reads its whole answer.
     fn send(&mut self, request: Request<'_>) -> Result<Response, TransportError>;
 
-    /// 128 random bits for a multipart boundary.
+    /// 128 random bits, for multipart boundaries and backoff jitter.
     fn random(&mut self) -> [u64; 2];
+
+    /// A monotonic clock, in nanoseconds.
+    fn now_ns(&mut self) -> u64;
+
+    /// Blocks for `ns` nanoseconds.
+    fn sleep_ns(&mut self, ns: u64);
+
+    /// Wall-clock seconds since the Unix epoch, for `Retry-After` dates.
+    fn unix_secs(&mut self) -> u64;
 }
 
 /// Checks every file, then uploads them in order.
-pub fn upload(
-    settings: &Settings,
-    files: &[FileIn<'_>],
-    transport: &mut dyn Transport,
-) -> Result<Vec<FileRef>, Error> {
+pub fn upload(client: &mut Client<'_>, files: &[FileIn<'_>]) -> Result<Vec<FileRef>, Error> {
     let parts = check(files)?;
     let mut refs: Vec<FileRef> = Vec::with_capacity(files.len());
     for (batch_index, batch) in parts.chunks(MAX_FILES_PER_REQUEST).enumerate() {
         let first = batch_index * MAX_FILES_PER_REQUEST;
         let unsent = || files[first..].iter().map(|f| f.name.to_owned()).collect();
         let body = Body::new(
-            multipart::boundary(transport.random()),
+            multipart::boundary(client.random()),
             batch.iter().map(|c| c.part).collect(),
         );
-        let request = Request {
+        let spec = Spec {
             method: Method::Post,
-            origin: &settings.origin,
             path_and_query: FILES_PATH,
             headers: vec![
-                ("authorization", authorization(settings)),
                 ("content-type", body.content_type()),
                 ("accept", "application/json".into()),
             ],
-            body: Some(&body),
+            body: Some(Payload::Multipart(&body)),
             max_answer_bytes: MAX_ANSWER_BYTES,
+            idempotent: false,
         };
-        let response = match transport.send(request) {
+        let response = match client.send(&spec) {
             Ok(response) => response,
-            Err(fault) => {
+            Err(CallError::Transport(fault)) if fault.body_sent => {
+                // The whole body went out and no answer came back: the files
+                // may have landed, so they are reported, not resent.
+                return Err(Error::PossiblyUploaded {
+                    kind: fault.kind,
+                    message: fault.message,
+                    sent: batch.iter().map(|c| c.part.file_name.to_owned()).collect(),
+                    files: unsent(),
+                    uploaded: refs,
+                });
+            }
+            Err(CallError::Transport(fault)) => {
                 return Err(Error::Transport {
                     kind: fault.kind,
                     body_sent: fault.body_sent,
                     message: fault.message,
+                    files: unsent(),
+                    uploaded: refs,
+                });
+            }
+            Err(CallError::Token(error)) => {
+                return Err(Error::Token {
+                    error,
                     files: unsent(),
                     uploaded: refs,
                 });
@@ -129,8 +177,10 @@ pub fn upload(
             let retry_after = response
                 .header("retry-after")
                 .and_then(api::retry_after_seconds);
+            let mut error = api::error_from(response.status, &response.body, retry_after);
+            explain(&mut error, "ZohoBigin.Files.CREATE");
             return Err(Error::Api {
-                error: api::error_from(response.status, &response.body, retry_after),
+                error,
                 files: unsent(),
                 uploaded: refs,
             });
@@ -184,9 +234,25 @@ pub fn upload(
     Ok(refs)
 }
 
-/// The `Authorization` header value. Only requests carry it.
-pub(crate) fn authorization(settings: &Settings) -> String {
-    format!("Zoho-oauthtoken {}", settings.access_token.expose())
+/// Adds what a user needs to know to the messages of codes that are
+/// easily misread.
+pub(crate) fn explain(error: &mut ApiError, scope: &str) {
+    match error.code.as_deref() {
+        Some("OAUTH_SCOPE_MISMATCH") => {
+            error.message = format!(
+                "the token lacks the {scope} scope; minting another from the same grant will \
+                 not help ({})",
+                error.message
+            );
+        }
+        Some("INVALID_URL_PATTERN") => {
+            error.message = format!(
+                "{} (the account may live in another data centre)",
+                error.message
+            );
+        }
+        _ => {}
+    }
 }
 
 /// A file that passed the checks, with its digest.
@@ -245,7 +311,17 @@ pub fn sha256_hex(data: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::api::ErrorClass;
-    use crate::settings::{RawSettings, Secret};
+    use crate::client::TokenCache;
+    use crate::settings::{RawSettings, Secret, Settings};
+
+    fn run(
+        settings: &Settings,
+        files: &[FileIn<'_>],
+        transport: &mut Scripted,
+    ) -> Result<Vec<FileRef>, Error> {
+        let mut cache = TokenCache::default();
+        upload(&mut Client::new(settings, transport, &mut cache), files)
+    }
 
     /// Answers each request from a script and records what was sent.
     struct Scripted {
@@ -273,13 +349,25 @@ mod tests {
         fn random(&mut self) -> [u64; 2] {
             [1, 2]
         }
+
+        fn now_ns(&mut self) -> u64 {
+            0
+        }
+
+        fn sleep_ns(&mut self, _ns: u64) {}
+
+        fn unix_secs(&mut self) -> u64 {
+            0
+        }
     }
 
     fn settings() -> Settings {
         RawSettings {
             access_token: Some(Secret::new("tok-123")),
             api_domain: Some("http://127.0.0.1:1".into()),
-            data_centre: None,
+            // Retries are the client's business, tested there.
+            max_retries: Some(0),
+            ..RawSettings::default()
         }
         .check()
         .unwrap()
@@ -322,7 +410,7 @@ mod tests {
             answers: vec![ok_answer(&names[..10]), ok_answer(&names[10..])],
             sent: vec![],
         };
-        let refs = upload(&settings(), &inputs(&names), &mut t).unwrap();
+        let refs = run(&settings(), &inputs(&names), &mut t).unwrap();
         assert_eq!(t.sent.len(), 2);
         let got: Vec<_> = refs.iter().map(|r| r.name.clone()).collect();
         assert_eq!(got, names);
@@ -355,7 +443,7 @@ mod tests {
             ],
             sent: vec![],
         };
-        match upload(&settings(), &inputs(&names), &mut t) {
+        match run(&settings(), &inputs(&names), &mut t) {
             Err(Error::Api {
                 error,
                 files,
@@ -385,7 +473,7 @@ mod tests {
             })],
             sent: vec![],
         };
-        match upload(&settings(), &inputs(&names), &mut t) {
+        match run(&settings(), &inputs(&names), &mut t) {
             Err(Error::Api {
                 error,
                 files,
@@ -420,7 +508,7 @@ mod tests {
                 data: &big,
             },
         ];
-        match upload(&settings(), &files, &mut t) {
+        match run(&settings(), &files, &mut t) {
             Err(Error::TooLarge {
                 index, size, limit, ..
             }) => assert_eq!(
@@ -434,7 +522,7 @@ mod tests {
             content_type: None,
             data: b"",
         }];
-        match upload(&settings(), &files, &mut t) {
+        match run(&settings(), &files, &mut t) {
             Err(Error::InvalidFile {
                 index,
                 name,
@@ -460,7 +548,7 @@ mod tests {
             })],
             sent: vec![],
         };
-        match upload(&settings(), &inputs(&names), &mut t) {
+        match run(&settings(), &inputs(&names), &mut t) {
             Err(Error::Transport {
                 kind,
                 files,
@@ -481,7 +569,7 @@ mod tests {
             answers: vec![],
             sent: vec![],
         };
-        assert!(upload(&settings(), &[], &mut t).unwrap().is_empty());
+        assert!(run(&settings(), &[], &mut t).unwrap().is_empty());
         assert!(t.sent.is_empty());
     }
 

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use bigin_files::settings::{Origin, RawSettings, Scheme};
+use bigin_files::settings::{Origin, RawSettings, Scheme, Secret};
 use wasmtime::Result;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::error::Context as _;
@@ -31,8 +31,8 @@ mod bindings {
 
 use bindings::UploaderComponentPre;
 pub use bindings::bigin::files::types::{
-    Downloaded, File, FileRef, FileTooLarge, InvalidFile, RateLimited, Settings, TransportFailure,
-    TransportKind, UploadError,
+    Downloaded, File, FileRef, FileTooLarge, InvalidFile, PossibleUpload, RateLimited, Settings,
+    TokenFailure, TokenProblem, TransportFailure, TransportKind, UploadError,
 };
 
 /// The guest's memory may grow to this; a call holds at most ten files of
@@ -115,7 +115,9 @@ impl Runner {
         let raw = RawSettings {
             data_centre: settings.data_centre.clone(),
             api_domain: settings.api_domain.clone(),
-            access_token: None,
+            accounts_url: settings.accounts_url.clone(),
+            refresh_token: settings.refresh_token.clone().map(Secret::new),
+            ..RawSettings::default()
         };
         let (mut store, instance) = self.instantiate_with_env(&raw, &[])?;
         instance
@@ -138,26 +140,13 @@ impl Runner {
         &self,
         env: &RawSettings,
     ) -> Result<(Store<State>, bindings::UploaderComponent)> {
-        let mut vars = Vec::new();
-        if let Some(token) = &env.access_token {
-            vars.push((
-                bigin_files::settings::ENV_ACCESS_TOKEN,
-                token.expose().to_owned(),
-            ));
-        }
-        if let Some(dc) = &env.data_centre {
-            vars.push((bigin_files::settings::ENV_DATA_CENTRE, dc.clone()));
-        }
-        if let Some(domain) = &env.api_domain {
-            vars.push((bigin_files::settings::ENV_API_DOMAIN, domain.clone()));
-        }
-        self.instantiate_with_env(env, &vars)
+        self.instantiate_with_env(env, &env.to_env())
     }
 
     fn instantiate_with_env(
         &self,
         env: &RawSettings,
-        vars: &[(&str, String)],
+        vars: &[(&'static str, String)],
     ) -> Result<(Store<State>, bindings::UploaderComponent)> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
@@ -169,7 +158,7 @@ impl Runner {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: Hooks {
-                allowed: allowed_origin(env),
+                allowed: allowed_origins(env),
             },
             limits: StoreLimitsBuilder::new()
                 .memory_size(GUEST_MEMORY_LIMIT)
@@ -191,16 +180,22 @@ fn engine() -> Result<Engine> {
     Engine::new(&config).context("starting wasmtime")
 }
 
-/// The one origin the guest may reach: the API domain the settings resolve
-/// to. Settings the guest will refuse anyway allow nothing.
-fn allowed_origin(env: &RawSettings) -> Option<Origin> {
+/// The origins the guest may reach: the API origin the settings resolve
+/// to and, with a refresh token, the accounts server. Settings the guest
+/// will refuse anyway allow nothing.
+fn allowed_origins(env: &RawSettings) -> Vec<Origin> {
     let mut probe = env.clone();
-    // The origin does not depend on the token; a placeholder lets settings
+    // The origins do not depend on the token; a placeholder lets settings
     // without one (refused by the guest) still be resolved.
-    if probe.access_token.is_none() {
-        probe.access_token = Some(bigin_files::settings::Secret::new("x"));
+    if probe.access_token.is_none() && probe.refresh_token.is_none() {
+        probe.access_token = Some(Secret::new("x"));
     }
-    probe.check().ok().map(|s| s.origin)
+    match probe.check() {
+        Ok(settings) => std::iter::once(settings.origin)
+            .chain(settings.refresh.map(|r| r.accounts))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 struct State {
@@ -230,9 +225,9 @@ impl WasiHttpView for State {
     }
 }
 
-/// Lets requests through only to the allowed origin.
+/// Lets requests through only to the allowed origins.
 struct Hooks {
-    allowed: Option<Origin>,
+    allowed: Vec<Origin>,
 }
 
 type SendResult = wasmtime_wasi_http::Result<(
@@ -249,8 +244,8 @@ impl WasiHttpHooks for Hooks {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let permitted = self
             .allowed
-            .as_ref()
-            .is_some_and(|origin| same_origin(origin, request.uri()));
+            .iter()
+            .any(|origin| same_origin(origin, request.uri()));
         if !permitted {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
@@ -289,7 +284,7 @@ fn same_origin(origin: &Origin, uri: &http::Uri) -> bool {
 pub mod json {
     use serde_json::{Value, json};
 
-    use super::{Downloaded, FileRef, TransportKind, UploadError};
+    use super::{Downloaded, FileRef, TokenProblem, TransportKind, UploadError};
     use crate::bindings::bigin::files::types::Failure;
 
     pub fn file_ref(r: &FileRef) -> Value {
@@ -318,6 +313,8 @@ pub mod json {
             | UploadError::Api(f) => &f.uploaded,
             UploadError::RateLimited(r) => &r.failure.uploaded,
             UploadError::Transport(t) => &t.failure.uploaded,
+            UploadError::PossiblyUploaded(p) => &p.failure.uploaded,
+            UploadError::Token(t) => &t.uploaded,
             UploadError::InvalidSettings(_)
             | UploadError::InvalidFile(_)
             | UploadError::TooLarge(_) => &[],
@@ -349,15 +346,39 @@ pub mod json {
             }
             UploadError::Transport(t) => {
                 let mut value = failure("transport", &t.failure);
-                value["kind"] = json!(match t.kind {
-                    TransportKind::Timeout => "timeout",
-                    TransportKind::Connection => "connection",
-                    TransportKind::Dns => "dns",
-                    TransportKind::Protocol => "protocol",
-                });
+                value["kind"] = json!(kind(t.kind));
                 value["body_sent"] = json!(t.body_sent);
                 value
             }
+            UploadError::PossiblyUploaded(p) => {
+                let mut value = failure("possibly-uploaded", &p.failure);
+                value["kind"] = json!(kind(p.kind));
+                value["sent"] = json!(p.sent);
+                value
+            }
+            UploadError::Token(t) => json!({
+                "error": "token",
+                "problem": match t.problem {
+                    TokenProblem::InvalidClient => "invalid-client",
+                    TokenProblem::InvalidRefreshToken => "invalid-refresh-token",
+                    TokenProblem::TooManyRequests => "too-many-requests",
+                    TokenProblem::Other => "other",
+                },
+                "http_status": t.http_status,
+                "code": t.code,
+                "message": t.message,
+                "files": t.files,
+                "uploaded": t.uploaded.iter().map(file_ref).collect::<Vec<_>>(),
+            }),
+        }
+    }
+
+    fn kind(kind: TransportKind) -> &'static str {
+        match kind {
+            TransportKind::Timeout => "timeout",
+            TransportKind::Connection => "connection",
+            TransportKind::Dns => "dns",
+            TransportKind::Protocol => "protocol",
         }
     }
 

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bigin_files::settings::{ENV_ACCESS_TOKEN, RawSettings, Secret};
+use bigin_files::settings::RawSettings;
 use bigin_files::upload::MAX_FILE_BYTES;
 use bigin_host::{File, FileRef, FileTooLarge, Runner, UploadError, json};
 use clap::{Parser, Subcommand};
@@ -46,18 +46,21 @@ struct Target {
 }
 
 impl Target {
+    /// Every `BIGIN_*` setting from the environment, with the flags on top.
     fn settings(self) -> RawSettings {
-        RawSettings {
-            data_centre: self.data_centre,
-            api_domain: self.api_domain,
-            access_token: std::env::var(ENV_ACCESS_TOKEN).ok().map(Secret::new),
-        }
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("BIGIN_"))
+            .collect();
+        let mut raw = RawSettings::from_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        raw.data_centre = self.data_centre.or(raw.data_centre);
+        raw.api_domain = self.api_domain.or(raw.api_domain);
+        raw
     }
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Upload files; the token comes from BIGIN_ACCESS_TOKEN.
+    /// Upload files; tokens and other settings come from BIGIN_* variables.
     Upload {
         #[command(flatten)]
         target: Target,

@@ -166,6 +166,9 @@ pub enum Fault {
     /// Reads the whole body and never answers; the connection stays open
     /// until the server shuts down.
     Stall,
+    /// Lets the request through untouched: it only takes a turn in the
+    /// queue, so later faults hit later requests.
+    Pass,
     /// Answers at once, before reading any of the body, then closes the
     /// connection.
     Early {
@@ -209,6 +212,7 @@ impl Fault {
             Self::Status { .. } => "status",
             Self::ResetMidBody => "reset_mid_body",
             Self::Stall => "stall",
+            Self::Pass => "pass",
             Self::Early { .. } => "early",
         }
     }

@@ -51,7 +51,9 @@ pub(crate) async fn handle(
     let limit = usize::try_from(MAX_REQUEST_BYTES).unwrap_or(usize::MAX);
     let mut body = Limited::new(body, limit);
 
-    if let Some(fault) = shared.pop_fault() {
+    // A `pass` fault takes its turn in the queue and changes nothing, so a
+    // test can let some requests through before a fault.
+    if let Some(fault) = shared.pop_fault().filter(|f| !matches!(f, Fault::Pass)) {
         record.fault = Some(fault.kind().to_owned());
         return apply_fault(fault, &parts.headers, body, record, shared, kill).await;
     }
@@ -137,6 +139,7 @@ async fn apply_fault(
             kill.notify_one();
             std::future::pending().await
         }
+        Fault::Pass => unreachable_pass(shared, record),
         Fault::Stall => {
             drain(&mut body).await;
             shared.record_upload(record);
@@ -144,6 +147,17 @@ async fn apply_fault(
             std::future::pending().await
         }
     }
+}
+
+/// `Pass` never reaches [`apply_fault`]; answering 500 keeps a future
+/// change from passing silently.
+fn unreachable_pass(shared: &Shared, record: UploadRecord) -> Response<Body> {
+    let refusal = Refusal::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "INTERNAL_ERROR",
+        "a pass fault was applied",
+    );
+    finish(shared, record, refusal.into_response(false))
 }
 
 /// Records the answer and tags the response with the file count for the

@@ -50,6 +50,7 @@ pub fn settings_with_token(server: &LocalServer, token: &str) -> RawSettings {
         data_centre: None,
         api_domain: Some(server.base_url()),
         access_token: Some(Secret::new(token)),
+        ..RawSettings::default()
     }
 }
 
