@@ -99,5 +99,35 @@ if [[ -n "$server_pid" ]]; then
     echo "the server saw nothing of it ($after upload requests before and after)"
 fi
 
+# --- attach to a record ---------------------------------------------------
+# Locally a record is made for the purpose; with a real account name one
+# with BIGIN_RECORD_MODULE, BIGIN_RECORD_ID and BIGIN_RECORD_FIELD (a
+# file-upload field's API name).
+if [[ -n "$server_pid" ]]; then
+    module=Contacts field=Documents
+    record=$(curl -s -X POST "$BIGIN_API_DOMAIN/_local/records" \
+        -d '{"module":"Contacts","fields":{"Last_Name":"Lovelace"}}' | sed -n 's/.*"id":"\([0-9]*\)".*/\1/p')
+    [[ -n "$record" ]] || { echo "could not create a local record" >&2; exit 1; }
+else
+    module=${BIGIN_RECORD_MODULE:-} record=${BIGIN_RECORD_ID:-} field=${BIGIN_RECORD_FIELD:-}
+fi
+if [[ -n "$record" && -n "$module" && -n "$field" ]]; then
+    echo "attaching 3 uploaded files to $module record $record, field $field"
+    "$bigin" attach --module "$module" --record "$record" --field "$field" "${ids[@]:0:3}"
+    if "$bigin" attach --module "$module" --record "$record" --field "$field" "${ids[0]}" 2>"$work/again.err"; then
+        echo "an id was attached twice" >&2
+        exit 1
+    fi
+    echo "attaching the same id again is refused: $(cat "$work/again.err")"
+    "$bigin" attach-file --module "$module" --record "$record" "$files/pixel.png"
+    # The downloads above read every file back; one more shows a file that
+    # is now on a record still reads back whole.
+    mkdir -p "$work/after"
+    "$bigin" download --out "$work/after" "${ids[1]}"
+    cmp -s "$files/pixel.png" "$work/after/pixel.png" || { echo "pixel.png differs" >&2; exit 1; }
+else
+    echo "set BIGIN_RECORD_MODULE, BIGIN_RECORD_ID and BIGIN_RECORD_FIELD to attach to a record"
+fi
+
 elapsed=$((($(date +%s%N) - started) / 1000000))
 echo "done in ${elapsed} ms"

@@ -6,11 +6,11 @@ use std::cell::RefCell;
 
 use crate::auth::TokenProblem;
 use crate::client::{Client, TokenCache};
-use crate::download;
 use crate::error::{Error, FileRef, TransportKind};
 use crate::settings::{RawSettings, Secret};
 use crate::transport::WasiTransport;
 use crate::upload::{self, FileIn};
+use crate::{download, records};
 
 wit_bindgen::generate!({
     path: "wit",
@@ -39,6 +39,7 @@ wit_bindgen::generate!({
 
 use bigin::files::types as wit;
 use exports::bigin::files::downloader::Guest as Downloader;
+use exports::bigin::files::records::{self as wit_records, Guest as Records};
 use exports::bigin::files::uploader::Guest as Uploader;
 
 struct Component;
@@ -68,6 +69,43 @@ impl Downloader for Component {
         id: String,
     ) -> Result<wit::Downloaded, wit::UploadError> {
         fetch(value_settings(settings), &id)
+    }
+}
+
+impl Records for Component {
+    fn attach(
+        module: String,
+        record_id: String,
+        field: String,
+        file_ids: Vec<String>,
+    ) -> Result<wit_records::RecordStatus, wit::UploadError> {
+        let ids: Vec<&str> = file_ids.iter().map(String::as_str).collect();
+        let status = with_client(env_settings(), |client| {
+            records::attach(client, &module, &record_id, &field, &ids)
+        })?;
+        Ok(wit_records::RecordStatus {
+            record_id: status.record_id,
+            code: status.code,
+            message: status.message,
+        })
+    }
+
+    fn upload_attachment(
+        module: String,
+        record_id: String,
+        attachment: wit_records::Attachment,
+    ) -> Result<String, wit::UploadError> {
+        let attachment = match &attachment {
+            wit_records::Attachment::File(f) => records::Attachment::File {
+                name: &f.name,
+                content_type: f.content_type.as_deref(),
+                data: &f.data,
+            },
+            wit_records::Attachment::Link(url) => records::Attachment::Link(url),
+        };
+        with_client(env_settings(), |client| {
+            records::upload_attachment(client, &module, &record_id, attachment)
+        })
     }
 }
 

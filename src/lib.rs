@@ -12,6 +12,7 @@ pub mod client;
 pub mod download;
 pub mod error;
 pub mod multipart;
+pub mod records;
 pub mod settings;
 pub mod upload;
 

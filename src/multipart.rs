@@ -18,11 +18,37 @@ pub const FALLBACK_CONTENT_TYPE: &str = "application/octet-stream";
 /// One file to encode, borrowed from the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct Part<'a> {
-    /// Already checked by [`check_file_name`].
-    pub file_name: &'a str,
+    /// The form field: [`FIELD_NAME`] for files. A plain token.
+    pub field: &'a str,
+    /// Already checked by [`check_file_name`]; `None` for a text field,
+    /// which then has no `Content-Type` (RFC 7578 section 4.4 defaults it
+    /// to `text/plain`).
+    pub file_name: Option<&'a str>,
     /// Already checked by [`check_content_type`].
     pub content_type: &'a str,
     pub data: &'a [u8],
+}
+
+impl<'a> Part<'a> {
+    /// A file part named [`FIELD_NAME`].
+    pub fn file(file_name: &'a str, content_type: &'a str, data: &'a [u8]) -> Self {
+        Part {
+            field: FIELD_NAME,
+            file_name: Some(file_name),
+            content_type,
+            data,
+        }
+    }
+
+    /// A text field.
+    pub fn text(field: &'a str, value: &'a str) -> Self {
+        Part {
+            field,
+            file_name: None,
+            content_type: "text/plain",
+            data: value.as_bytes(),
+        }
+    }
 }
 
 /// Why a name or type cannot go into a part header.
@@ -138,7 +164,7 @@ impl<'a> Body<'a> {
             .iter()
             .enumerate()
             .map(|(i, part)| {
-                let mut head = String::with_capacity(boundary.len() + part.file_name.len() + 128);
+                let mut head = String::with_capacity(boundary.len() + 160);
                 // Every part after the first starts with the CRLF that ends
                 // the previous part's bytes (RFC 2046 section 5.1.1: the CRLF
                 // before a delimiter belongs to the delimiter).
@@ -147,10 +173,17 @@ impl<'a> Body<'a> {
                 }
                 let _ = write!(
                     head,
-                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{FIELD_NAME}\"; filename="
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"",
+                    part.field
                 );
-                quote(part.file_name, &mut head);
-                let _ = write!(head, "\r\nContent-Type: {}\r\n\r\n", part.content_type);
+                match part.file_name {
+                    Some(file_name) => {
+                        head.push_str("; filename=");
+                        quote(file_name, &mut head);
+                        let _ = write!(head, "\r\nContent-Type: {}\r\n\r\n", part.content_type);
+                    }
+                    None => head.push_str("\r\n\r\n"),
+                }
                 head
             })
             .collect();
@@ -204,16 +237,8 @@ mod tests {
     #[test]
     fn two_parts_byte_exact() {
         let bytes = encode(vec![
-            Part {
-                file_name: "a.txt",
-                content_type: "text/plain",
-                data: b"hello",
-            },
-            Part {
-                file_name: "b",
-                content_type: "application/octet-stream",
-                data: b"",
-            },
+            Part::file("a.txt", "text/plain", b"hello"),
+            Part::file("b", "application/octet-stream", b""),
         ]);
         let expected = "--B0UNDARY\r\n\
             Content-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\
@@ -231,15 +256,25 @@ mod tests {
 
     #[test]
     fn quotes_and_backslashes_are_quoted_pairs_and_utf8_goes_raw() {
-        let bytes = encode(vec![Part {
-            file_name: "Zoë \"quoted\" a\\b.txt",
-            content_type: "text/plain",
-            data: b"x",
-        }]);
+        let bytes = encode(vec![Part::file(
+            "Zoë \"quoted\" a\\b.txt",
+            "text/plain",
+            b"x",
+        )]);
         let text = String::from_utf8(bytes).unwrap();
         assert!(
             text.contains(r#"filename="Zoë \"quoted\" a\\b.txt""#),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_text_field_has_no_filename_or_type() {
+        let bytes = encode(vec![Part::text("attachmentUrl", "https://example.com/a")]);
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            "--B0UNDARY\r\nContent-Disposition: form-data; name=\"attachmentUrl\"\r\n\r\n\
+             https://example.com/a\r\n--B0UNDARY--\r\n"
         );
     }
 

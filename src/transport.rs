@@ -79,6 +79,7 @@ fn send(request: Request<'_>) -> Result<Response, TransportError> {
     let method = match request.method {
         Method::Get => WasiMethod::Get,
         Method::Post => WasiMethod::Post,
+        Method::Put => WasiMethod::Put,
     };
     let scheme = match request.origin.scheme {
         Scheme::Http => WasiScheme::Http,

@@ -74,6 +74,7 @@ impl<'a> Payload<'a> {
 pub enum Method {
     Get,
     Post,
+    Put,
 }
 
 /// An HTTP answer, its body read whole.
@@ -151,7 +152,7 @@ pub fn upload(client: &mut Client<'_>, files: &[FileIn<'_>]) -> Result<Vec<FileR
                 return Err(Error::PossiblyUploaded {
                     kind: fault.kind,
                     message: fault.message,
-                    sent: batch.iter().map(|c| c.part.file_name.to_owned()).collect(),
+                    sent: batch.iter().map(|c| c.name.to_owned()).collect(),
                     files: unsent(),
                     uploaded: refs,
                 });
@@ -214,7 +215,7 @@ pub fn upload(client: &mut Client<'_>, files: &[FileIn<'_>]) -> Result<Vec<FileR
                     sha256: checked.sha256.clone(),
                 }),
                 Entry::Refused(error) => {
-                    failed.push(checked.part.file_name.to_owned());
+                    failed.push(checked.name.to_owned());
                     refused.get_or_insert(error);
                 }
             }
@@ -257,6 +258,7 @@ pub(crate) fn explain(error: &mut ApiError, scope: &str) {
 
 /// A file that passed the checks, with its digest.
 struct Checked<'a> {
+    name: &'a str,
     part: Part<'a>,
     sha256: String,
 }
@@ -285,11 +287,8 @@ fn check<'a>(files: &[FileIn<'a>]) -> Result<Vec<Checked<'a>>, Error> {
             });
         }
         checked.push(Checked {
-            part: Part {
-                file_name: file.name,
-                content_type,
-                data: file.data,
-            },
+            name: file.name,
+            part: Part::file(file.name, content_type, file.data),
             sha256: sha256_hex(file.data),
         });
     }

@@ -34,6 +34,7 @@ pub use bindings::bigin::files::types::{
     Downloaded, File, FileRef, FileTooLarge, InvalidFile, PossibleUpload, RateLimited, Settings,
     TokenFailure, TokenProblem, TransportFailure, TransportKind, UploadError,
 };
+pub use bindings::exports::bigin::files::records::{Attachment, RecordStatus};
 
 /// The guest's memory may grow to this; a call holds at most ten files of
 /// 20 MiB plus its own working set.
@@ -134,6 +135,37 @@ impl Runner {
             .bigin_files_downloader()
             .call_download(&mut store, id)
             .context("calling download")
+    }
+
+    /// Puts uploaded ids into a record's file-upload field.
+    pub fn attach(
+        &self,
+        env: &RawSettings,
+        module: &str,
+        record_id: &str,
+        field: &str,
+        ids: &[String],
+    ) -> Result<Result<RecordStatus, UploadError>> {
+        let (mut store, instance) = self.instantiate(env)?;
+        instance
+            .bigin_files_records()
+            .call_attach(&mut store, module, record_id, field, ids)
+            .context("calling attach")
+    }
+
+    /// Attaches a file or a link to a record; returns the attachment's id.
+    pub fn upload_attachment(
+        &self,
+        env: &RawSettings,
+        module: &str,
+        record_id: &str,
+        attachment: &Attachment,
+    ) -> Result<Result<String, UploadError>> {
+        let (mut store, instance) = self.instantiate(env)?;
+        instance
+            .bigin_files_records()
+            .call_upload_attachment(&mut store, module, record_id, attachment)
+            .context("calling upload-attachment")
     }
 
     fn instantiate(
@@ -289,6 +321,10 @@ pub mod json {
 
     pub fn file_ref(r: &FileRef) -> Value {
         json!({"name": r.name, "id": r.id, "size": r.size, "sha256": r.sha256})
+    }
+
+    pub fn record_status(status: &super::RecordStatus) -> Value {
+        json!({"record_id": status.record_id, "code": status.code, "message": status.message})
     }
 
     /// A downloaded file as written to `path`.

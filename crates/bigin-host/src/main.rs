@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use bigin_files::settings::RawSettings;
 use bigin_files::upload::MAX_FILE_BYTES;
-use bigin_host::{File, FileRef, FileTooLarge, Runner, UploadError, json};
+use bigin_host::{Attachment, File, FileRef, FileTooLarge, Runner, UploadError, json};
 use clap::{Parser, Subcommand};
 
 /// The component `make build` produces, found from the source tree.
@@ -80,6 +80,40 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+    /// Put uploaded ids into a record's file-upload field.
+    Attach {
+        #[command(flatten)]
+        target: Target,
+        /// Contacts, Pipelines, Accounts, Products, Tasks, Events or Notes.
+        #[arg(long)]
+        module: String,
+        /// The record's id.
+        #[arg(long)]
+        record: String,
+        /// The file-upload field's API name.
+        #[arg(long)]
+        field: String,
+        /// Encrypted ids, as `upload` printed them.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Attach a file or a link to a record (Attachments API).
+    AttachFile {
+        #[command(flatten)]
+        target: Target,
+        /// Contacts, Pipelines, Accounts, Products, Tasks, Events or Notes.
+        #[arg(long)]
+        module: String,
+        /// The record's id.
+        #[arg(long)]
+        record: String,
+        /// An http or https link to attach instead of a file.
+        #[arg(long, conflicts_with = "file")]
+        link: Option<String>,
+        /// The file to attach.
+        #[arg(required_unless_present = "link")]
+        file: Option<PathBuf>,
+    },
     /// Compile the component ahead of time into a .cwasm for faster starts.
     Precompile {
         /// Where to write the compiled component.
@@ -93,6 +127,46 @@ fn main() -> ExitCode {
         Command::Upload { target, files } => upload(&cli.component, &target.settings(), &files),
         Command::Download { target, out, ids } => {
             download(&cli.component, &target.settings(), &out, &ids)
+        }
+        Command::Attach {
+            target,
+            module,
+            record,
+            field,
+            ids,
+        } => {
+            let settings = target.settings();
+            with_runner(&cli.component, |runner| {
+                let status = runner.attach(&settings, &module, &record, &field, &ids);
+                status.map(|r| r.map(|s| json::record_status(&s)))
+            })
+        }
+        Command::AttachFile {
+            target,
+            module,
+            record,
+            link,
+            file,
+        } => {
+            let settings = target.settings();
+            let attachment = match (link, file) {
+                (Some(url), _) => Attachment::Link(url),
+                (None, Some(path)) => match read_files(std::slice::from_ref(&path)) {
+                    Ok(mut files) => match files.pop() {
+                        Some(file) => Attachment::File(file),
+                        None => return host_failure(&"no file was read"),
+                    },
+                    Err(Refusal::Upload(error)) => return upload_failure(&[], &error),
+                    Err(Refusal::Host(message)) => return host_failure(&message),
+                },
+                (None, None) => return host_failure(&"give a file or --link"),
+            };
+            with_runner(&cli.component, |runner| {
+                let id = runner.upload_attachment(&settings, &module, &record, &attachment);
+                id.map(|r| {
+                    r.map(|id| serde_json::json!({"record_id": record, "attachment_id": id}))
+                })
+            })
         }
         Command::Precompile { out } => match Runner::precompile(&cli.component, &out) {
             Ok(()) => ExitCode::SUCCESS,
@@ -146,6 +220,25 @@ fn download(component: &Path, settings: &RawSettings, out: &Path, ids: &[String]
         println!("{}", json::downloaded(id, &file, &path));
     }
     ExitCode::SUCCESS
+}
+
+/// Loads the component, runs one call and prints its JSON answer.
+fn with_runner(
+    component: &Path,
+    call: impl FnOnce(&Runner) -> wasmtime::Result<Result<serde_json::Value, UploadError>>,
+) -> ExitCode {
+    let runner = match Runner::load(component) {
+        Ok(runner) => runner,
+        Err(e) => return host_failure(&format!("{e:#}")),
+    };
+    match call(&runner) {
+        Ok(Ok(value)) => {
+            println!("{value}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(error)) => upload_failure(&[], &error),
+        Err(e) => host_failure(&format!("{e:#}")),
+    }
 }
 
 enum Refusal {

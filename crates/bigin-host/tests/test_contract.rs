@@ -51,9 +51,13 @@ fn the_component_imports_exactly_the_documented_world() {
     assert_eq!(imports, documented);
     assert_eq!(
         exports,
-        ["bigin:files/uploader@0.1.0", "bigin:files/downloader@0.1.0"]
-            .map(String::from)
-            .into()
+        [
+            "bigin:files/uploader@0.1.0",
+            "bigin:files/downloader@0.1.0",
+            "bigin:files/records@0.1.0",
+        ]
+        .map(String::from)
+        .into()
     );
 }
 
