@@ -7,10 +7,11 @@ use std::cell::RefCell;
 use crate::auth::TokenProblem;
 use crate::client::{Client, TokenCache};
 use crate::error::{Error, FileRef, TransportKind};
+use crate::multipart::Data;
 use crate::settings::{RawSettings, Secret};
 use crate::transport::WasiTransport;
 use crate::upload::{self, FileIn};
-use crate::{download, records};
+use crate::{download, fs, records};
 
 wit_bindgen::generate!({
     path: "wit",
@@ -31,6 +32,8 @@ wit_bindgen::generate!({
         "wasi:http/types@0.2.12": wasi::http::types,
         "wasi:clocks/wall-clock@0.2.12": wasi::clocks::wall_clock,
         "wasi:io/error@0.2.12": wasi::io::error,
+        "wasi:filesystem/preopens@0.2.12": wasi::filesystem::preopens,
+        "wasi:filesystem/types@0.2.12": wasi::filesystem::types,
         "wasi:io/poll@0.2.12": wasi::io::poll,
         "wasi:io/streams@0.2.12": wasi::io::streams,
         "wasi:clocks/monotonic-clock@0.2.12": wasi::clocks::monotonic_clock,
@@ -95,11 +98,15 @@ impl Records for Component {
         record_id: String,
         attachment: wit_records::Attachment,
     ) -> Result<String, wit::UploadError> {
+        let opened = match &attachment {
+            wit_records::Attachment::File(f) => open_all(std::slice::from_ref(f))?.pop().flatten(),
+            wit_records::Attachment::Link(_) => None,
+        };
         let attachment = match &attachment {
             wit_records::Attachment::File(f) => records::Attachment::File {
                 name: &f.name,
                 content_type: f.content_type.as_deref(),
-                data: &f.data,
+                data: data_of(f, opened.as_ref()),
             },
             wit_records::Attachment::Link(url) => records::Attachment::Link(url),
         };
@@ -162,16 +169,45 @@ fn fetch(raw: RawSettings, id: &str) -> Result<wit::Downloaded, wit::UploadError
 }
 
 fn run(raw: RawSettings, files: &[wit::File]) -> Result<Vec<wit::FileRef>, wit::UploadError> {
+    let opened = open_all(files)?;
     let inputs: Vec<FileIn<'_>> = files
         .iter()
-        .map(|f| FileIn {
+        .zip(&opened)
+        .map(|(f, opened)| FileIn {
             name: &f.name,
             content_type: f.content_type.as_deref(),
-            data: &f.data,
+            data: data_of(f, opened.as_ref()),
         })
         .collect();
     let refs = with_client(raw, |client| upload::upload(client, &inputs))?;
     Ok(refs.into_iter().map(file_ref).collect())
+}
+
+/// Opens every file given by path, before anything is sent.
+fn open_all(files: &[wit::File]) -> Result<Vec<Option<fs::PreopenFile>>, wit::UploadError> {
+    files
+        .iter()
+        .enumerate()
+        .map(|(index, f)| match &f.source {
+            wit::Source::Bytes(_) => Ok(None),
+            wit::Source::Path(path) => fs::open(path).map(Some).map_err(|reason| {
+                wit::UploadError::InvalidFile(wit::InvalidFile {
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                    name: f.name.escape_debug().to_string(),
+                    reason,
+                })
+            }),
+        })
+        .collect()
+}
+
+fn data_of<'a>(file: &'a wit::File, opened: Option<&'a fs::PreopenFile>) -> Data<'a> {
+    match (&file.source, opened) {
+        (_, Some(opened)) => Data::Source(opened),
+        (wit::Source::Bytes(bytes), None) => Data::Bytes(bytes),
+        // `open_all` opened every path; an unopened one sends nothing.
+        (wit::Source::Path(_), None) => Data::Bytes(&[]),
+    }
 }
 
 fn file_ref(r: FileRef) -> wit::FileRef {

@@ -19,4 +19,6 @@ pub mod upload;
 #[cfg(target_arch = "wasm32")]
 mod component;
 #[cfg(target_arch = "wasm32")]
+mod fs;
+#[cfg(target_arch = "wasm32")]
 mod transport;

@@ -1,12 +1,17 @@
 //! `multipart/form-data` bodies as Bigin's Files API takes them (RFC 7578).
 //!
-//! The body is never assembled in one buffer: [`Body::chunks`] yields the
-//! part headers and borrows each file's bytes in place, so a file given as
-//! bytes is copied once more, by the transport, on its way out. The exact
-//! length is known before the first byte is written, which lets the request
-//! carry a `Content-Length` instead of chunked encoding.
+//! The body is never assembled in one buffer: [`Body::write`] hands the
+//! part headers and each file's bytes to a sink in order, borrowing bytes in
+//! place and reading a [`Source`] chunk by chunk, so a file given as bytes is
+//! copied once more, by the transport, on its way out, and a file given as a
+//! path is never held whole. The exact length is known before the first
+//! byte is written, which lets the request carry a `Content-Length` instead
+//! of chunked encoding. Each part's SHA-256 is computed on the way.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
 
 /// The form field name Bigin reads files from; every file is a part of this
 /// name, repeated (RFC 7578 section 4.3).
@@ -26,12 +31,67 @@ pub struct Part<'a> {
     pub file_name: Option<&'a str>,
     /// Already checked by [`check_content_type`].
     pub content_type: &'a str,
-    pub data: &'a [u8],
+    pub data: Data<'a>,
+}
+
+/// A part's bytes: in memory, or read as they are sent.
+#[derive(Clone, Copy)]
+pub enum Data<'a> {
+    Bytes(&'a [u8]),
+    Source(&'a dyn Source),
+}
+
+impl std::fmt::Debug for Data<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Data::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+            Data::Source(source) => write!(f, "Source({} bytes)", source.len()),
+        }
+    }
+}
+
+impl Data<'_> {
+    pub fn len(&self) -> u64 {
+        match self {
+            Data::Bytes(bytes) => bytes.len() as u64,
+            Data::Source(source) => source.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Why a part's bytes could not all be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError(pub String);
+
+/// Why writing a body stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// The sink refused more bytes (the connection is gone).
+    Sink,
+    /// A source failed or did not hold the bytes it announced.
+    Source(SourceError),
+}
+
+/// Bytes read as they are sent, such as a file in a preopened directory.
+/// It may be streamed more than once, when a request is retried.
+pub trait Source {
+    /// The exact number of bytes [`Source::stream`] yields.
+    fn len(&self) -> u64;
+
+    /// Hands the bytes to `sink` in order, from the first.
+    fn stream(
+        &self,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), WriteError>,
+    ) -> Result<(), WriteError>;
 }
 
 impl<'a> Part<'a> {
     /// A file part named [`FIELD_NAME`].
-    pub fn file(file_name: &'a str, content_type: &'a str, data: &'a [u8]) -> Self {
+    pub fn file(file_name: &'a str, content_type: &'a str, data: Data<'a>) -> Self {
         Part {
             field: FIELD_NAME,
             file_name: Some(file_name),
@@ -46,7 +106,7 @@ impl<'a> Part<'a> {
             field,
             file_name: None,
             content_type: "text/plain",
-            data: value.as_bytes(),
+            data: Data::Bytes(value.as_bytes()),
         }
     }
 }
@@ -149,6 +209,8 @@ fn quote(name: &str, out: &mut String) {
 /// A complete `multipart/form-data` body, ready to be written in chunks.
 #[derive(Debug)]
 pub struct Body<'a> {
+    /// The SHA-256 of each part's bytes, set by the last complete write.
+    digests: RefCell<Vec<Option<String>>>,
     boundary: String,
     /// The header block before each part's bytes, one per part.
     heads: Vec<String>,
@@ -193,6 +255,7 @@ impl<'a> Body<'a> {
             format!("\r\n--{boundary}--\r\n")
         };
         Body {
+            digests: RefCell::new(vec![None; parts.len()]),
             boundary,
             heads,
             parts,
@@ -205,22 +268,66 @@ impl<'a> Body<'a> {
         format!("multipart/form-data; boundary={}", self.boundary)
     }
 
-    /// The exact number of bytes [`Body::chunks`] yields.
+    /// The exact number of bytes [`Body::write`] hands over.
     pub fn content_length(&self) -> u64 {
         let heads: usize = self.heads.iter().map(String::len).sum();
-        let data: usize = self.parts.iter().map(|p| p.data.len()).sum();
-        (heads + data + self.tail.len()) as u64
+        let data: u64 = self.parts.iter().map(|p| p.data.len()).sum();
+        heads as u64 + data + self.tail.len() as u64
     }
 
-    /// The body in order, as borrowed slices; empty slices are skipped.
-    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
-        self.heads
-            .iter()
-            .zip(&self.parts)
-            .flat_map(|(head, part)| [head.as_bytes(), part.data])
-            .chain(std::iter::once(self.tail.as_bytes()))
-            .filter(|chunk| !chunk.is_empty())
+    /// Hands the whole body to `sink` in order, hashing each part's bytes on
+    /// the way. A source that yields other than its announced length fails
+    /// the write, since the `Content-Length` already went out.
+    pub fn write(
+        &self,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), WriteError>,
+    ) -> Result<(), WriteError> {
+        for (i, (head, part)) in self.heads.iter().zip(&self.parts).enumerate() {
+            sink(head.as_bytes())?;
+            let mut hash = Sha256::new();
+            let mut count = 0u64;
+            let mut hashed = |chunk: &[u8]| {
+                hash.update(chunk);
+                count += chunk.len() as u64;
+                if chunk.is_empty() {
+                    Ok(())
+                } else {
+                    sink(chunk)
+                }
+            };
+            match part.data {
+                Data::Bytes(bytes) => hashed(bytes)?,
+                Data::Source(source) => source.stream(&mut hashed)?,
+            }
+            if count != part.data.len() {
+                return Err(WriteError::Source(SourceError(format!(
+                    "{} yielded {count} bytes, not the {} announced; did it change?",
+                    part.file_name.unwrap_or(part.field),
+                    part.data.len()
+                ))));
+            }
+            if let Some(digest) = self.digests.borrow_mut().get_mut(i) {
+                *digest = Some(hex(&hash.finalize()));
+            }
+        }
+        sink(self.tail.as_bytes())
     }
+
+    /// The SHA-256 of part `index`'s bytes, once a write got past it.
+    pub fn digest(&self, index: usize) -> Option<String> {
+        self.digests.borrow().get(index).cloned().flatten()
+    }
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -229,16 +336,86 @@ mod tests {
 
     fn encode(parts: Vec<Part<'_>>) -> Vec<u8> {
         let body = Body::new("B0UNDARY".into(), parts);
-        let bytes: Vec<u8> = body.chunks().flatten().copied().collect();
+        let mut bytes = Vec::new();
+        body.write(&mut |chunk| {
+            bytes.extend_from_slice(chunk);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(bytes.len() as u64, body.content_length());
         bytes
+    }
+
+    /// A source that yields `data` in chunks of three bytes, or lies about
+    /// its length.
+    struct Chunked {
+        data: Vec<u8>,
+        announced: u64,
+    }
+
+    impl Source for Chunked {
+        fn len(&self) -> u64 {
+            self.announced
+        }
+        fn stream(
+            &self,
+            sink: &mut dyn FnMut(&[u8]) -> Result<(), WriteError>,
+        ) -> Result<(), WriteError> {
+            self.data.chunks(3).try_for_each(sink)
+        }
+    }
+
+    #[test]
+    fn a_source_is_streamed_and_hashed_on_the_way() {
+        let source = Chunked {
+            data: b"streamed bytes".to_vec(),
+            announced: 14,
+        };
+        let body = Body::new(
+            "B".into(),
+            vec![Part::file(
+                "s.bin",
+                "application/octet-stream",
+                Data::Source(&source),
+            )],
+        );
+        let mut bytes = Vec::new();
+        body.write(&mut |c| {
+            bytes.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap();
+        assert!(
+            String::from_utf8(bytes)
+                .unwrap()
+                .contains("\r\n\r\nstreamed bytes\r\n--B--")
+        );
+        assert_eq!(
+            body.digest(0).unwrap(),
+            hex(&Sha256::digest(b"streamed bytes"))
+        );
+    }
+
+    #[test]
+    fn a_source_that_changed_length_fails_the_write() {
+        let source = Chunked {
+            data: b"short".to_vec(),
+            announced: 9,
+        };
+        let body = Body::new(
+            "B".into(),
+            vec![Part::file("s", "a/b", Data::Source(&source))],
+        );
+        let outcome = body.write(&mut |_| Ok(()));
+        assert!(matches!(outcome, Err(WriteError::Source(e)) if e.0.contains("did it change")));
+        assert_eq!(body.digest(0), None);
     }
 
     #[test]
     fn two_parts_byte_exact() {
         let bytes = encode(vec![
-            Part::file("a.txt", "text/plain", b"hello"),
-            Part::file("b", "application/octet-stream", b""),
+            Part::file("a.txt", "text/plain", Data::Bytes(b"hello")),
+            Part::file("b", "application/octet-stream", Data::Bytes(b"")),
         ]);
         let expected = "--B0UNDARY\r\n\
             Content-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\
@@ -259,7 +436,7 @@ mod tests {
         let bytes = encode(vec![Part::file(
             "Zoë \"quoted\" a\\b.txt",
             "text/plain",
-            b"x",
+            Data::Bytes(b"x"),
         )]);
         let text = String::from_utf8(bytes).unwrap();
         assert!(

@@ -8,7 +8,7 @@ use crate::api::{self, ApiError, ErrorClass};
 use crate::client::{CallError, Client, Spec};
 use crate::download::percent_encode;
 use crate::error::Error;
-use crate::multipart::{self, Body, Part};
+use crate::multipart::{self, Body, Data, Part};
 use crate::upload::{MAX_FILE_BYTES, Method, Payload, explain};
 
 /// The modules whose records take files and attachments.
@@ -51,7 +51,7 @@ pub enum Attachment<'a> {
     File {
         name: &'a str,
         content_type: Option<&'a str>,
-        data: &'a [u8],
+        data: Data<'a>,
     },
     Link(&'a str),
 }
@@ -163,11 +163,11 @@ pub fn upload_attachment(
             let content_type = multipart::content_type_for(content_type, name);
             multipart::check_content_type(content_type)
                 .map_err(|e| invalid(name, &e.to_string()))?;
-            if data.len() as u64 > MAX_FILE_BYTES {
+            if data.len() > MAX_FILE_BYTES {
                 return Err(Error::TooLarge {
                     index: 0,
                     name: name.to_owned(),
-                    size: data.len() as u64,
+                    size: data.len(),
                     limit: MAX_FILE_BYTES,
                 });
             }

@@ -14,6 +14,7 @@ use wasi::http::types::{
 use wasi::io::streams::{OutputStream, StreamError};
 
 use crate::error::TransportKind;
+use crate::multipart::WriteError;
 use crate::settings::{Scheme, Timeouts};
 use crate::upload::{Method, Payload, Request, Response, Transport, TransportError};
 
@@ -111,6 +112,17 @@ fn send(request: Request<'_>) -> Result<Response, TransportError> {
         Some(body) => write_body(&outgoing_body, body),
         None => Ok(()),
     };
+    if let Err(WriteError::Source(problem)) = written {
+        // The body cannot be completed; abandoning the request (dropping the
+        // body unfinished) tells the host to give up on it.
+        drop(outgoing_body);
+        drop(pending);
+        return Err(TransportError {
+            kind: TransportKind::Protocol,
+            body_sent: false,
+            message: problem.0,
+        });
+    }
     let body_sent = written.is_ok();
     // Finishing fails when the server stopped reading early; its answer, if
     // any (an early 413, say), is still waiting below and is the server's
@@ -142,28 +154,22 @@ fn options(timeouts: Timeouts) -> RequestOptions {
     options
 }
 
-/// Why writing the body stopped before its last byte.
-#[derive(Debug)]
-struct Unsent;
-
 /// Writes every chunk, honouring `check-write`'s budget.
 ///
 /// Once the last byte is accepted, a host that knows the `Content-Length`
 /// may close the stream at once, so a flush after it can see `closed`
 /// although every byte went out. Only a stream closed before the last byte
 /// counts as a failure; the body is never written twice.
-fn write_body(outgoing_body: &OutgoingBody, body: Payload<'_>) -> Result<(), Unsent> {
-    let stream = outgoing_body.write().map_err(|()| Unsent)?;
-    for chunk in body.chunks() {
-        write_all(&stream, chunk)?;
-    }
+fn write_body(outgoing_body: &OutgoingBody, body: Payload<'_>) -> Result<(), WriteError> {
+    let stream = outgoing_body.write().map_err(|()| WriteError::Sink)?;
+    body.write(&mut |chunk| write_all(&stream, chunk))?;
     match flush(&stream) {
         Ok(()) | Err(StreamError::Closed) => Ok(()),
         Err(StreamError::LastOperationFailed(_)) => Ok(()),
     }
 }
 
-fn write_all(stream: &OutputStream, mut chunk: &[u8]) -> Result<(), Unsent> {
+fn write_all(stream: &OutputStream, mut chunk: &[u8]) -> Result<(), WriteError> {
     while !chunk.is_empty() {
         let budget = match stream.check_write() {
             Ok(0) => {
@@ -171,12 +177,12 @@ fn write_all(stream: &OutputStream, mut chunk: &[u8]) -> Result<(), Unsent> {
                 continue;
             }
             Ok(budget) => budget,
-            Err(_) => return Err(Unsent),
+            Err(_) => return Err(WriteError::Sink),
         };
         let n = usize::try_from(budget)
             .unwrap_or(usize::MAX)
             .min(chunk.len());
-        stream.write(&chunk[..n]).map_err(|_| Unsent)?;
+        stream.write(&chunk[..n]).map_err(|_| WriteError::Sink)?;
         chunk = &chunk[n..];
     }
     Ok(())

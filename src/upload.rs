@@ -5,12 +5,10 @@
 //! This module speaks to the network only through [`Transport`], so native
 //! tests drive it with a scripted fake and the component plugs in WASI HTTP.
 
-use sha2::{Digest, Sha256};
-
 use crate::api::{self, ApiError, Entry};
 use crate::client::{CallError, Client, Spec};
 use crate::error::{Error, FileRef, TransportKind};
-use crate::multipart::{self, Body, Part};
+use crate::multipart::{self, Body, Data, Part, WriteError};
 use crate::settings::{Origin, Timeouts};
 
 /// Bigin's per-file limit: the docs say "20 Mb", read as 20 MiB.
@@ -30,7 +28,7 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 pub struct FileIn<'a> {
     pub name: &'a str,
     pub content_type: Option<&'a str>,
-    pub data: &'a [u8],
+    pub data: Data<'a>,
 }
 
 /// An HTTP request for the transport. It has no `Debug`, because its
@@ -61,11 +59,14 @@ impl<'a> Payload<'a> {
         }
     }
 
-    /// The body in order, as borrowed slices.
-    pub fn chunks(&self) -> Box<dyn Iterator<Item = &'a [u8]> + 'a> {
-        match *self {
-            Payload::Multipart(body) => Box::new(body.chunks()),
-            Payload::Bytes(bytes) => Box::new(std::iter::once(bytes)),
+    /// Hands the body to `sink` in order.
+    pub fn write(
+        &self,
+        sink: &mut dyn FnMut(&[u8]) -> Result<(), WriteError>,
+    ) -> Result<(), WriteError> {
+        match self {
+            Payload::Multipart(body) => body.write(sink),
+            Payload::Bytes(bytes) => sink(bytes),
         }
     }
 }
@@ -206,13 +207,14 @@ pub fn upload(client: &mut Client<'_>, files: &[FileIn<'_>]) -> Result<Vec<FileR
         };
         let mut refused: Option<ApiError> = None;
         let mut failed = Vec::new();
-        for (checked, entry) in batch.iter().zip(entries) {
+        for (i, (checked, entry)) in batch.iter().zip(entries).enumerate() {
             match entry {
                 Entry::Accepted(accepted) => refs.push(FileRef {
                     name: accepted.name,
                     id: accepted.id,
-                    size: checked.part.data.len() as u64,
-                    sha256: checked.sha256.clone(),
+                    size: checked.part.data.len(),
+                    // Set by the write that carried the answered request.
+                    sha256: body.digest(i).unwrap_or_default(),
                 }),
                 Entry::Refused(error) => {
                     failed.push(checked.name.to_owned());
@@ -256,11 +258,10 @@ pub(crate) fn explain(error: &mut ApiError, scope: &str) {
     }
 }
 
-/// A file that passed the checks, with its digest.
+/// A file that passed the checks.
 struct Checked<'a> {
     name: &'a str,
     part: Part<'a>,
-    sha256: String,
 }
 
 /// Checks names, types and sizes of every file before anything is sent, so
@@ -277,7 +278,7 @@ fn check<'a>(files: &[FileIn<'a>]) -> Result<Vec<Checked<'a>>, Error> {
         multipart::check_file_name(file.name).map_err(|e| invalid(e.to_string()))?;
         let content_type = multipart::content_type_for(file.content_type, file.name);
         multipart::check_content_type(content_type).map_err(|e| invalid(e.to_string()))?;
-        let size = file.data.len() as u64;
+        let size = file.data.len();
         if size > MAX_FILE_BYTES {
             return Err(Error::TooLarge {
                 index,
@@ -289,7 +290,6 @@ fn check<'a>(files: &[FileIn<'a>]) -> Result<Vec<Checked<'a>>, Error> {
         checked.push(Checked {
             name: file.name,
             part: Part::file(file.name, content_type, file.data),
-            sha256: sha256_hex(file.data),
         });
     }
     Ok(checked)
@@ -297,13 +297,8 @@ fn check<'a>(files: &[FileIn<'a>]) -> Result<Vec<Checked<'a>>, Error> {
 
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        hex.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
-        hex.push(char::from_digit(u32::from(byte & 0xf), 16).unwrap_or('0'));
-    }
-    hex
+    use sha2::{Digest, Sha256};
+    multipart::hex(&Sha256::digest(data))
 }
 
 #[cfg(test)]
@@ -339,7 +334,15 @@ mod tests {
             let body = request.body.expect("uploads carry a body");
             self.sent.push(Sent {
                 headers: request.headers.clone(),
-                body: body.chunks().flatten().copied().collect(),
+                body: {
+                    let mut bytes = Vec::new();
+                    body.write(&mut |c| {
+                        bytes.extend_from_slice(c);
+                        Ok(())
+                    })
+                    .unwrap();
+                    bytes
+                },
                 declared_length: body.content_length(),
             });
             self.answers.remove(0)
@@ -397,7 +400,7 @@ mod tests {
             .map(|n| FileIn {
                 name: n,
                 content_type: None,
-                data: n.as_bytes(),
+                data: Data::Bytes(n.as_bytes()),
             })
             .collect()
     }
@@ -499,12 +502,12 @@ mod tests {
             FileIn {
                 name: "ok.bin",
                 content_type: None,
-                data: &exact,
+                data: Data::Bytes(&exact),
             },
             FileIn {
                 name: "big.bin",
                 content_type: None,
-                data: &big,
+                data: Data::Bytes(&big),
             },
         ];
         match run(&settings(), &files, &mut t) {
@@ -519,7 +522,7 @@ mod tests {
         let files = [FileIn {
             name: "evil\r\nX: y",
             content_type: None,
-            data: b"",
+            data: Data::Bytes(b""),
         }];
         match run(&settings(), &files, &mut t) {
             Err(Error::InvalidFile {

@@ -11,8 +11,8 @@ use bigin_files::settings::{Origin, RawSettings, Scheme, Secret};
 use wasmtime::Result;
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::error::Context as _;
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 mod bindings {
@@ -32,7 +32,7 @@ mod bindings {
 use bindings::UploaderComponentPre;
 pub use bindings::bigin::files::types::{
     Downloaded, File, FileRef, FileTooLarge, InvalidFile, PossibleUpload, RateLimited, Settings,
-    TokenFailure, TokenProblem, TransportFailure, TransportKind, UploadError,
+    Source, TokenFailure, TokenProblem, TransportFailure, TransportKind, UploadError,
 };
 pub use bindings::exports::bigin::files::records::{Attachment, RecordStatus};
 
@@ -100,11 +100,26 @@ impl Runner {
         env: &RawSettings,
         files: &[File],
     ) -> Result<Result<Vec<FileRef>, UploadError>> {
-        let (mut store, instance) = self.instantiate(env)?;
-        instance
+        self.upload_in(env, &[], files).map(|(outcome, _)| outcome)
+    }
+
+    /// Uploads with `dirs` preopened read-only, so files given by path are
+    /// streamed from them, and reports what the call used.
+    pub fn upload_in(
+        &self,
+        env: &RawSettings,
+        dirs: &[Preopen],
+        files: &[File],
+    ) -> Result<(Result<Vec<FileRef>, UploadError>, Usage)> {
+        let (mut store, instance) = self.instantiate_with_env(env, &env.to_env(), dirs)?;
+        let outcome = instance
             .bigin_files_uploader()
             .call_upload(&mut store, files)
-            .context("calling upload")
+            .context("calling upload")?;
+        let usage = Usage {
+            peak_memory_bytes: store.data().limits.peak,
+        };
+        Ok((outcome, usage))
     }
 
     /// Uploads with settings passed as a value (`upload-with`).
@@ -120,7 +135,7 @@ impl Runner {
             refresh_token: settings.refresh_token.clone().map(Secret::new),
             ..RawSettings::default()
         };
-        let (mut store, instance) = self.instantiate_with_env(&raw, &[])?;
+        let (mut store, instance) = self.instantiate_with_env(&raw, &[], &[])?;
         instance
             .bigin_files_uploader()
             .call_upload_with(&mut store, settings, files)
@@ -172,18 +187,23 @@ impl Runner {
         &self,
         env: &RawSettings,
     ) -> Result<(Store<State>, bindings::UploaderComponent)> {
-        self.instantiate_with_env(env, &env.to_env())
+        self.instantiate_with_env(env, &env.to_env(), &[])
     }
 
     fn instantiate_with_env(
         &self,
         env: &RawSettings,
         vars: &[(&'static str, String)],
+        dirs: &[Preopen],
     ) -> Result<(Store<State>, bindings::UploaderComponent)> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
         for (key, value) in vars {
             wasi.env(key, value);
+        }
+        for dir in dirs {
+            wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadOnly)
+                .with_context(|| format!("preopening {}", dir.host.display()))?;
         }
         let state = State {
             wasi: wasi.build(),
@@ -192,9 +212,10 @@ impl Runner {
             hooks: Hooks {
                 allowed: allowed_origins(env),
             },
-            limits: StoreLimitsBuilder::new()
-                .memory_size(GUEST_MEMORY_LIMIT)
-                .build(),
+            limits: Limits {
+                max: GUEST_MEMORY_LIMIT,
+                peak: 0,
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
@@ -235,7 +256,51 @@ struct State {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: Hooks,
-    limits: StoreLimits,
+    limits: Limits,
+}
+
+/// A directory the guest may read, and the name it sees it by.
+#[derive(Debug, Clone)]
+pub struct Preopen {
+    pub host: std::path::PathBuf,
+    pub guest: String,
+}
+
+/// What one call used.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// The largest the guest's linear memory grew to, in bytes.
+    pub peak_memory_bytes: usize,
+}
+
+/// Caps the guest's memory and remembers its peak.
+struct Limits {
+    max: usize,
+    peak: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool> {
+        if desired > self.max {
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool> {
+        Ok(desired <= 100_000)
+    }
 }
 
 impl WasiView for State {

@@ -10,7 +10,9 @@ use std::process::ExitCode;
 
 use bigin_files::settings::RawSettings;
 use bigin_files::upload::MAX_FILE_BYTES;
-use bigin_host::{Attachment, File, FileRef, FileTooLarge, Runner, UploadError, json};
+use bigin_host::{
+    Attachment, File, FileRef, FileTooLarge, Preopen, Runner, Source, UploadError, json,
+};
 use clap::{Parser, Subcommand};
 
 /// The component `make build` produces, found from the source tree.
@@ -64,6 +66,10 @@ enum Command {
     Upload {
         #[command(flatten)]
         target: Target,
+        /// Read the files into memory and pass their bytes, instead of
+        /// preopening their directories for the component to stream from.
+        #[arg(long)]
+        bytes: bool,
         /// The files to upload, in order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -124,7 +130,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Upload { target, files } => upload(&cli.component, &target.settings(), &files),
+        Command::Upload {
+            target,
+            bytes,
+            files,
+        } => upload(&cli.component, &target.settings(), &files, bytes),
         Command::Download { target, out, ids } => {
             download(&cli.component, &target.settings(), &out, &ids)
         }
@@ -175,9 +185,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn upload(component: &Path, settings: &RawSettings, paths: &[PathBuf]) -> ExitCode {
-    let files = match read_files(paths) {
-        Ok(files) => files,
+fn upload(component: &Path, settings: &RawSettings, paths: &[PathBuf], bytes: bool) -> ExitCode {
+    let prepared = if bytes {
+        read_files(paths).map(|files| (files, Vec::new()))
+    } else {
+        preopen_files(paths)
+    };
+    let (files, dirs) = match prepared {
+        Ok(prepared) => prepared,
         Err(Refusal::Upload(error)) => return upload_failure(&[], &error),
         Err(Refusal::Host(message)) => return host_failure(&message),
     };
@@ -185,7 +200,10 @@ fn upload(component: &Path, settings: &RawSettings, paths: &[PathBuf]) -> ExitCo
         Ok(runner) => runner,
         Err(e) => return host_failure(&format!("{e:#}")),
     };
-    match runner.upload(settings, &files) {
+    match runner
+        .upload_in(settings, &dirs, &files)
+        .map(|(outcome, _)| outcome)
+    {
         Ok(Ok(refs)) => {
             print_refs(&refs);
             ExitCode::SUCCESS
@@ -251,16 +269,7 @@ enum Refusal {
 fn read_files(paths: &[PathBuf]) -> Result<Vec<File>, Refusal> {
     let mut files = Vec::with_capacity(paths.len());
     for (index, path) in paths.iter().enumerate() {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| {
-                Refusal::Host(format!(
-                    "{}: the file name is not valid UTF-8",
-                    path.display()
-                ))
-            })?
-            .to_owned();
+        let name = file_name(path)?;
         let size = std::fs::metadata(path)
             .map_err(|e| Refusal::Host(format!("{}: {e}", path.display())))?
             .len();
@@ -277,10 +286,62 @@ fn read_files(paths: &[PathBuf]) -> Result<Vec<File>, Refusal> {
         files.push(File {
             name,
             content_type: None,
-            data,
+            source: Source::Bytes(data),
         });
     }
     Ok(files)
+}
+
+/// Gives each file's directory to the component, read-only, as `/in0`,
+/// `/in1`, ..., and names the files by path there; the host reads none of
+/// them.
+fn preopen_files(paths: &[PathBuf]) -> Result<(Vec<File>, Vec<Preopen>), Refusal> {
+    let mut dirs: Vec<Preopen> = Vec::new();
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        let name = file_name(path)?;
+        let full = std::fs::canonicalize(path)
+            .map_err(|e| Refusal::Host(format!("{}: {e}", path.display())))?;
+        let parent = full
+            .parent()
+            .ok_or_else(|| Refusal::Host(format!("{}: has no directory", path.display())))?
+            .to_path_buf();
+        let guest = match dirs.iter().find(|d| d.host == parent) {
+            Some(dir) => dir.guest.clone(),
+            None => {
+                let guest = format!("/in{}", dirs.len());
+                dirs.push(Preopen {
+                    host: parent,
+                    guest: guest.clone(),
+                });
+                guest
+            }
+        };
+        // The name the file has on disk, which `canonicalize` kept.
+        let on_disk = full
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(name.as_str())
+            .to_owned();
+        files.push(File {
+            name,
+            content_type: None,
+            source: Source::Path(format!("{guest}/{on_disk}")),
+        });
+    }
+    Ok((files, dirs))
+}
+
+fn file_name(path: &Path) -> Result<String, Refusal> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Refusal::Host(format!(
+                "{}: no file name, or one that is not valid UTF-8",
+                path.display()
+            ))
+        })
 }
 
 fn print_refs(refs: &[FileRef]) {

@@ -43,6 +43,7 @@ fn the_component_imports_exactly_the_documented_world() {
         "wasi:io/streams@0.2.12",
         "wasi:clocks/monotonic-clock@0.2.12",
         "wasi:http/types@0.2.12",
+        "wasi:filesystem/types@0.2.12",
         "bigin:files/types@0.1.0",
     ]
     .map(String::from)

@@ -38,11 +38,15 @@ fn the_main_job_uploads_every_kind_of_file() {
     assert_eq!(refs.len(), files.len());
     for (sent, got) in files.iter().zip(&refs) {
         assert_eq!(got.name, sent.name, "refs come back in input order");
-        assert_eq!(got.size, sent.data.len() as u64);
-        assert_eq!(got.sha256, sha256_hex(&sent.data));
+        assert_eq!(got.size, bytes_of(sent).len() as u64);
+        assert_eq!(got.sha256, sha256_hex(bytes_of(sent)));
         let stored = server.file(&got.id).expect("the server stored the file");
         assert_eq!(stored.name, sent.name, "the name survives a strict parser");
-        assert!(stored.bytes == sent.data, "bytes of {} differ", sent.name);
+        assert!(
+            stored.bytes == bytes_of(sent),
+            "bytes of {} differ",
+            sent.name
+        );
     }
     let content_type = |name: &str| {
         let i = files.iter().position(|f| f.name == name).unwrap();

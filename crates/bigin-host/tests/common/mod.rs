@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use bigin_files::settings::{RawSettings, Secret};
-use bigin_host::{File, Runner};
+use bigin_host::{File, Runner, Source};
 use bigin_local::{Config, LocalServer};
 
 pub const TOKEN: &str = "local-dev-token";
@@ -58,7 +58,15 @@ pub fn file(name: &str, data: impl Into<Vec<u8>>) -> File {
     File {
         name: name.to_owned(),
         content_type: None,
-        data: data.into(),
+        source: Source::Bytes(data.into()),
+    }
+}
+
+/// The bytes of a file given as bytes.
+pub fn bytes_of(file: &File) -> &[u8] {
+    match &file.source {
+        Source::Bytes(bytes) => bytes,
+        Source::Path(path) => panic!("{path} is given by path"),
     }
 }
 
