@@ -7,7 +7,7 @@ COMPONENT := target/$(TARGET)/component/bigin_files.wasm
 HOST      := target/release/bigin
 LOCAL     := target/release/bigin-local
 
-.PHONY: all build component native run test lint fmt clean setup
+.PHONY: all build component native run test bench lint fmt clean setup
 
 all: build
 
@@ -45,3 +45,7 @@ fmt:
 
 clean:
 	$(CARGO) clean
+
+## bench: the bigin command beside curl against the same local server
+bench: build
+	target/release/bigin-bench
