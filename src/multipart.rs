@@ -82,6 +82,10 @@ pub trait Source {
     /// The exact number of bytes [`Source::stream`] yields.
     fn len(&self) -> u64;
 
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Hands the bytes to `sink` in order, from the first.
     fn stream(
         &self,

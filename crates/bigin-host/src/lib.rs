@@ -46,6 +46,10 @@ pub struct Runner {
     pre: UploaderComponentPre<State>,
 }
 
+#[expect(
+    clippy::result_large_err,
+    reason = "UploadError is the generated WIT type, handed on as the component gave it"
+)]
 impl Runner {
     /// Compiles the component at `path` (a `.wasm` component, or a `.cwasm`
     /// made by [`Runner::precompile`] with the same wasmtime).

@@ -4,6 +4,11 @@
 //! it still prints the refs already won, then the error as one JSON object
 //! on stderr, and exits with 1 (3 when the host itself failed).
 
+#![expect(
+    clippy::result_large_err,
+    reason = "UploadError is the generated WIT type, handed on as the component gave it"
+)]
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
