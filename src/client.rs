@@ -33,6 +33,28 @@ pub struct Spec<'a> {
     pub idempotent: bool,
 }
 
+impl<'a> Spec<'a> {
+    /// A `multipart/form-data` POST that creates something, so it is not
+    /// resent once its body went out.
+    pub fn post_multipart(
+        path_and_query: &'a str,
+        body: &'a crate::multipart::Body<'a>,
+        max_answer_bytes: usize,
+    ) -> Self {
+        Spec {
+            method: Method::Post,
+            path_and_query,
+            headers: vec![
+                ("content-type", body.content_type()),
+                ("accept", "application/json".into()),
+            ],
+            body: Some(Payload::Multipart(body)),
+            max_answer_bytes,
+            idempotent: false,
+        }
+    }
+}
+
 /// Why no usable answer came.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {

@@ -278,13 +278,7 @@ fn upload_error(error: Error) -> wit::UploadError {
         } => wit::UploadError::PossiblyUploaded(wit::PossibleUpload {
             kind: transport_kind(kind),
             sent,
-            failure: wit::Failure {
-                files,
-                uploaded: uploaded.into_iter().map(file_ref).collect(),
-                http_status: None,
-                code: None,
-                message,
-            },
+            failure: unanswered(files, uploaded, message),
         }),
         Error::Token {
             error,
@@ -312,14 +306,19 @@ fn upload_error(error: Error) -> wit::UploadError {
         } => wit::UploadError::Transport(wit::TransportFailure {
             kind: transport_kind(kind),
             body_sent,
-            failure: wit::Failure {
-                files,
-                uploaded: uploaded.into_iter().map(file_ref).collect(),
-                http_status: None,
-                code: None,
-                message,
-            },
+            failure: unanswered(files, uploaded, message),
         }),
+    }
+}
+
+/// A failure with no HTTP answer behind it.
+fn unanswered(files: Vec<String>, uploaded: Vec<FileRef>, message: String) -> wit::Failure {
+    wit::Failure {
+        files,
+        uploaded: uploaded.into_iter().map(file_ref).collect(),
+        http_status: None,
+        code: None,
+        message,
     }
 }
 

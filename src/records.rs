@@ -187,17 +187,7 @@ pub fn upload_attachment(
         "/bigin/v2/{module}/{}/Attachments",
         percent_encode(record_id)
     );
-    let spec = Spec {
-        method: Method::Post,
-        path_and_query: &path,
-        headers: vec![
-            ("content-type", body.content_type()),
-            ("accept", "application/json".into()),
-        ],
-        body: Some(Payload::Multipart(&body)),
-        max_answer_bytes: MAX_ANSWER_BYTES,
-        idempotent: false,
-    };
+    let spec = Spec::post_multipart(&path, &body, MAX_ANSWER_BYTES);
     let files = || vec![label.to_owned()];
     let response = client.send(&spec).map_err(|e| call_error(e, files()))?;
     let entry = first_entry(&response.body);

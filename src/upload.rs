@@ -134,17 +134,7 @@ pub fn upload(client: &mut Client<'_>, files: &[FileIn<'_>]) -> Result<Vec<FileR
             multipart::boundary(client.random()),
             batch.iter().map(|c| c.part).collect(),
         );
-        let spec = Spec {
-            method: Method::Post,
-            path_and_query: FILES_PATH,
-            headers: vec![
-                ("content-type", body.content_type()),
-                ("accept", "application/json".into()),
-            ],
-            body: Some(Payload::Multipart(&body)),
-            max_answer_bytes: MAX_ANSWER_BYTES,
-            idempotent: false,
-        };
+        let spec = Spec::post_multipart(FILES_PATH, &body, MAX_ANSWER_BYTES);
         let response = match client.send(&spec) {
             Ok(response) => response,
             Err(CallError::Transport(fault)) if fault.body_sent => {

@@ -40,6 +40,17 @@ struct Cli {
     command: Command,
 }
 
+/// The record a command acts on.
+#[derive(clap::Args)]
+struct RecordArgs {
+    /// Contacts, Pipelines, Accounts, Products, Tasks, Events or Notes.
+    #[arg(long)]
+    module: String,
+    /// The record's id.
+    #[arg(long)]
+    record: String,
+}
+
 /// Where requests go.
 #[derive(clap::Args)]
 struct Target {
@@ -95,12 +106,8 @@ enum Command {
     Attach {
         #[command(flatten)]
         target: Target,
-        /// Contacts, Pipelines, Accounts, Products, Tasks, Events or Notes.
-        #[arg(long)]
-        module: String,
-        /// The record's id.
-        #[arg(long)]
-        record: String,
+        #[command(flatten)]
+        on: RecordArgs,
         /// The file-upload field's API name.
         #[arg(long)]
         field: String,
@@ -112,12 +119,8 @@ enum Command {
     AttachFile {
         #[command(flatten)]
         target: Target,
-        /// Contacts, Pipelines, Accounts, Products, Tasks, Events or Notes.
-        #[arg(long)]
-        module: String,
-        /// The record's id.
-        #[arg(long)]
-        record: String,
+        #[command(flatten)]
+        on: RecordArgs,
         /// An http or https link to attach instead of a file.
         #[arg(long, conflicts_with = "file")]
         link: Option<String>,
@@ -145,8 +148,7 @@ fn main() -> ExitCode {
         }
         Command::Attach {
             target,
-            module,
-            record,
+            on: RecordArgs { module, record },
             field,
             ids,
         } => {
@@ -158,8 +160,7 @@ fn main() -> ExitCode {
         }
         Command::AttachFile {
             target,
-            module,
-            record,
+            on: RecordArgs { module, record },
             link,
             file,
         } => {
