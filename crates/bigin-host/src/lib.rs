@@ -6,6 +6,8 @@
 //! token, or anything else, to another host.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bigin_files::settings::{Origin, RawSettings, Scheme, Secret};
 use wasmtime::Result;
@@ -104,18 +106,22 @@ impl Runner {
         env: &RawSettings,
         files: &[File],
     ) -> Result<Result<Vec<FileRef>, UploadError>> {
-        self.upload_in(env, &[], files).map(|(outcome, _)| outcome)
+        self.upload_in(env, &[], files, None)
+            .map(|(outcome, _)| outcome)
     }
 
     /// Uploads with `dirs` preopened read-only, so files given by path are
-    /// streamed from them, and reports what the call used.
+    /// streamed from them, counting into `progress` what goes out, and
+    /// reports what the call used.
     pub fn upload_in(
         &self,
         env: &RawSettings,
         dirs: &[Preopen],
         files: &[File],
+        progress: Option<&Arc<Progress>>,
     ) -> Result<(Result<Vec<FileRef>, UploadError>, Usage)> {
-        let (mut store, instance) = self.instantiate_with_env(env, &env.to_env(), dirs)?;
+        let (mut store, instance) =
+            self.instantiate_with_env(env, &env.to_env(), dirs, progress)?;
         let outcome = instance
             .bigin_files_uploader()
             .call_upload(&mut store, files)
@@ -139,7 +145,7 @@ impl Runner {
             refresh_token: settings.refresh_token.clone().map(Secret::new),
             ..RawSettings::default()
         };
-        let (mut store, instance) = self.instantiate_with_env(&raw, &[], &[])?;
+        let (mut store, instance) = self.instantiate_with_env(&raw, &[], &[], None)?;
         instance
             .bigin_files_uploader()
             .call_upload_with(&mut store, settings, files)
@@ -191,7 +197,7 @@ impl Runner {
         &self,
         env: &RawSettings,
     ) -> Result<(Store<State>, bindings::UploaderComponent)> {
-        self.instantiate_with_env(env, &env.to_env(), &[])
+        self.instantiate_with_env(env, &env.to_env(), &[], None)
     }
 
     fn instantiate_with_env(
@@ -199,6 +205,7 @@ impl Runner {
         env: &RawSettings,
         vars: &[(&'static str, String)],
         dirs: &[Preopen],
+        progress: Option<&Arc<Progress>>,
     ) -> Result<(Store<State>, bindings::UploaderComponent)> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
@@ -215,6 +222,7 @@ impl Runner {
             table: ResourceTable::new(),
             hooks: Hooks {
                 allowed: allowed_origins(env),
+                progress: progress.cloned(),
             },
             limits: Limits {
                 max: GUEST_MEMORY_LIMIT,
@@ -326,9 +334,11 @@ impl WasiHttpView for State {
     }
 }
 
-/// Lets requests through only to the allowed origins.
+/// Lets requests through only to the allowed origins, counting what they
+/// send when asked to.
 struct Hooks {
     allowed: Vec<Origin>,
+    progress: Option<Arc<Progress>>,
 }
 
 type SendResult = wasmtime_wasi_http::Result<(
@@ -351,12 +361,77 @@ impl WasiHttpHooks for Hooks {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         drop(fut);
+        let progress = self.progress.clone();
+        let is_upload = request.method() == http::Method::POST
+            && request.uri().path() == bigin_files::upload::FILES_PATH;
+        let request = match &progress {
+            Some(progress) => request.map(|body| {
+                use http_body_util::BodyExt;
+                Counted {
+                    inner: body,
+                    progress: Arc::clone(progress),
+                }
+                .boxed_unsync()
+            }),
+            None => request,
+        };
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            if let Some(progress) = progress
+                && is_upload
+                && response.status() == http::StatusCode::OK
+            {
+                progress.requests_done.fetch_add(1, Ordering::Relaxed);
+            }
             let io: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send> = Box::new(io);
             Ok((response.map(BodyExt::boxed_unsync), io))
         })
+    }
+}
+
+/// What an upload has sent so far, updated as the host's HTTP client takes
+/// each piece of a request body for the network.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Request-body bytes handed to the connection, multipart framing
+    /// included.
+    pub bytes_sent: AtomicU64,
+    /// Upload requests Bigin answered 200.
+    pub requests_done: AtomicU64,
+}
+
+/// A request body that counts its bytes as they are polled for sending.
+struct Counted {
+    inner: wasmtime_wasi_http::WasiBody,
+    progress: Arc<Progress>,
+}
+
+impl http_body::Body for Counted {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.progress
+                .bytes_sent
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

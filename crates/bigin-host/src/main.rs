@@ -9,14 +9,17 @@
     reason = "UploadError is the generated WIT type, handed on as the component gave it"
 )]
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use bigin_files::settings::RawSettings;
 use bigin_files::upload::MAX_FILE_BYTES;
 use bigin_host::{
-    Attachment, File, FileRef, FileTooLarge, Preopen, Runner, Source, UploadError, json,
+    Attachment, File, FileRef, FileTooLarge, Preopen, Progress, Runner, Source, UploadError, json,
 };
 use clap::{Parser, Subcommand};
 
@@ -206,10 +209,18 @@ fn upload(component: &Path, settings: &RawSettings, paths: &[PathBuf], bytes: bo
         Ok(runner) => runner,
         Err(e) => return host_failure(&format!("{e:#}")),
     };
-    match runner
-        .upload_in(settings, &dirs, &files)
-        .map(|(outcome, _)| outcome)
-    {
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let progress = Arc::new(Progress::default());
+    let bar = ProgressBar::start(Arc::clone(&progress), total, files.len());
+    let outcome = runner
+        .upload_in(settings, &dirs, &files, Some(&progress))
+        .map(|(outcome, _)| outcome);
+    drop(bar);
+    match outcome {
         Ok(Ok(refs)) => {
             print_refs(&refs);
             ExitCode::SUCCESS
@@ -262,6 +273,66 @@ fn with_runner(
         }
         Ok(Err(error)) => upload_failure(&[], &error),
         Err(e) => host_failure(&format!("{e:#}")),
+    }
+}
+
+/// A one-line progress display on stderr, shown only when stderr is a
+/// terminal and the upload has run for a moment; pipes and CI see nothing.
+struct ProgressBar {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressBar {
+    /// How long an upload runs before the line appears.
+    const DELAY: Duration = Duration::from_millis(750);
+    const TICK: Duration = Duration::from_millis(200);
+
+    fn start(progress: Arc<Progress>, total: u64, files: usize) -> ProgressBar {
+        let stop = Arc::new(AtomicBool::new(false));
+        if !std::io::stderr().is_terminal() {
+            return ProgressBar { stop, thread: None };
+        }
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut shown = false;
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(Self::TICK);
+                let elapsed = started.elapsed();
+                if elapsed < Self::DELAY {
+                    continue;
+                }
+                shown = true;
+                let sent = progress.bytes_sent.load(Ordering::Relaxed);
+                // Requests carry ten files each, in order.
+                let done =
+                    (progress.requests_done.load(Ordering::Relaxed) as usize * 10).min(files);
+                let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+                let rate = mib(sent) / elapsed.as_secs_f64();
+                eprint!(
+                    "\r{:.1}/{:.1} MiB sent, {done}/{files} files uploaded, {rate:.1} MiB/s   ",
+                    mib(sent),
+                    mib(total)
+                );
+            }
+            if shown {
+                eprint!("\r\x1b[2K");
+            }
+        });
+        ProgressBar {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ProgressBar {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

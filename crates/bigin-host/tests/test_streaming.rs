@@ -51,7 +51,7 @@ fn a_20_mib_file_streams_from_a_preopen_with_memory_to_spare() {
         file("bytes.txt", "in memory"),
     ];
     let (outcome, usage) = runner()
-        .upload_in(&settings(&server), &dirs, &files)
+        .upload_in(&settings(&server), &dirs, &files, None)
         .expect("the host runs the component");
     let refs = outcome.expect("the upload succeeds");
     assert_eq!(refs[0].size, MAX_FILE_BYTES);
@@ -85,7 +85,7 @@ fn paths_that_cannot_be_read_are_refused_before_anything_is_sent() {
     ] {
         let files = [by_path("ok.txt", "/in/ok.txt"), by_path("bad", path)];
         let (outcome, _) = runner()
-            .upload_in(&settings(&server), &dirs, &files)
+            .upload_in(&settings(&server), &dirs, &files, None)
             .unwrap();
         match outcome {
             Err(UploadError::InvalidFile(f)) => {
@@ -114,6 +114,7 @@ fn a_file_over_the_limit_by_path_is_too_large_from_its_size() {
             &settings(&server),
             &dirs,
             &[by_path("huge.bin", "huge.bin")],
+            None,
         )
         .unwrap();
     match outcome {

@@ -159,7 +159,7 @@ fn run() -> Result<(), String> {
     };
     let peak = |file: &File| -> Result<usize, String> {
         let (outcome, usage) = runner
-            .upload_in(&settings, &dirs, std::slice::from_ref(file))
+            .upload_in(&settings, &dirs, std::slice::from_ref(file), None)
             .map_err(|e| format!("{e:#}"))?;
         outcome.map_err(|e| format!("{e:?}"))?;
         Ok(usage.peak_memory_bytes)
