@@ -97,7 +97,12 @@ pub fn classify(http_status: u16, code: Option<&str>) -> ErrorClass {
 /// Reads a `Retry-After` given in seconds. An HTTP date is not read here: it
 /// needs the current time, which the caller has and this module does not.
 pub fn retry_after_seconds(value: &str) -> Option<u64> {
-    value.trim().parse().ok()
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // More seconds than a u64 holds is still a number of seconds: forever.
+    Some(value.parse().unwrap_or(u64::MAX))
 }
 
 /// Parses an error answer of any status; a body that is not Zoho's JSON
@@ -271,6 +276,8 @@ mod tests {
     #[test]
     fn retry_after_seconds_only() {
         assert_eq!(retry_after_seconds(" 12 "), Some(12));
+        assert_eq!(retry_after_seconds("99999999999999999999"), Some(u64::MAX));
+        assert_eq!(retry_after_seconds("-1"), None);
         assert_eq!(retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT"), None);
     }
 }

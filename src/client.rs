@@ -157,7 +157,9 @@ impl<'a> Client<'a> {
             && cached.key == key
             && now < cached.expires_at_ns
         {
-            if let Some(origin) = &cached.api_origin {
+            if let Some(origin) = &cached.api_origin
+                && !self.settings.origin_given
+            {
                 self.origin = origin.clone();
             }
             return Ok(cached.token.clone());
@@ -165,7 +167,9 @@ impl<'a> Client<'a> {
         let minted = self.mint()?;
         let lifetime_ns = minted.expires_in_secs.saturating_mul(1_000_000_000);
         let token = minted.access_token.clone();
-        if let Some(origin) = &minted.api_origin {
+        if let Some(origin) = &minted.api_origin
+            && !self.settings.origin_given
+        {
             self.origin = origin.clone();
         }
         self.cache.entry = Some(Cached {
@@ -235,7 +239,12 @@ impl<'a> Client<'a> {
                     self.retry_after(response)
                         .unwrap_or_else(|| self.backoff(retries)),
                 ),
-                Ok(response) if response.status >= 500 => Some(self.backoff(retries)),
+                // A 502 or 504 comes from a gateway that may have passed
+                // the request on, so only an idempotent request is resent.
+                Ok(response) if matches!(response.status, 500 | 503) => Some(self.backoff(retries)),
+                Ok(response) if response.status >= 500 && spec.idempotent => {
+                    Some(self.backoff(retries))
+                }
                 Ok(_) => None,
                 Err(fault) if !fault.body_sent || spec.idempotent => Some(self.backoff(retries)),
                 Err(_) => None,
@@ -476,7 +485,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refresh_token_mints_once_and_the_answers_domain_wins() {
+    fn a_refresh_token_mints_once() {
         let s = settings(true);
         let mut t = scripted(vec![
             answer(200, TOKEN_OK, &[]),
@@ -489,8 +498,47 @@ mod tests {
         client.send(&spec(false)).unwrap();
         assert_eq!(t.sent.len(), 3, "one mint for two requests");
         assert_eq!(t.sent[0].0, "http://127.0.0.1:2/oauth/v2/token");
-        assert_eq!(t.sent[1].0, "http://127.0.0.1:3/bigin/v2/files");
+        assert_eq!(
+            t.sent[1].0, "http://127.0.0.1:1/bigin/v2/files",
+            "a configured API domain wins over the answer's"
+        );
         assert_eq!(auth_of(&t.sent[1].1), Some("Zoho-oauthtoken minted-1"));
+    }
+
+    #[test]
+    fn the_answers_domain_wins_over_the_data_centre() {
+        let mut raw = RawSettings {
+            data_centre: Some("eu".into()),
+            refresh_token: Some(Secret::new("r")),
+            client_id: Some("c".into()),
+            client_secret: Some(Secret::new("s")),
+            ..RawSettings::default()
+        };
+        raw.accounts_url = Some("http://127.0.0.1:2".into());
+        let s = raw.check().unwrap();
+        let minted = r#"{"access_token":"t","api_domain":"https://www.zohoapis.com.au"}"#;
+        let mut t = scripted(vec![answer(200, minted, &[]), answer(200, "ok", &[])]);
+        let mut cache = TokenCache::default();
+        Client::new(&s, &mut t, &mut cache)
+            .send(&spec(false))
+            .unwrap();
+        assert_eq!(t.sent[1].0, "https://www.zohoapis.com.au/bigin/v2/files");
+    }
+
+    #[test]
+    fn a_gateway_error_after_an_upload_is_not_resent() {
+        let s = settings(false);
+        let mut t = scripted(vec![answer(502, "bad gateway", &[])]);
+        let mut cache = TokenCache::default();
+        let r = Client::new(&s, &mut t, &mut cache)
+            .send(&spec(false))
+            .unwrap();
+        assert_eq!((r.status, t.sent.len()), (502, 1));
+        let mut t = scripted(vec![answer(503, "", &[]), answer(200, "ok", &[])]);
+        Client::new(&s, &mut t, &mut cache)
+            .send(&spec(false))
+            .unwrap();
+        assert_eq!(t.sent.len(), 2, "a 503 is the server saying it did nothing");
     }
 
     #[test]

@@ -155,7 +155,10 @@ fn with_client<T>(
         let mut tokens = tokens.borrow_mut();
         let mut transport = WasiTransport;
         let mut client = Client::new(&settings, &mut transport, &mut tokens);
-        f(&mut client).map_err(upload_error)
+        f(&mut client).map_err(|mut error| {
+            error.redact(&settings.secrets());
+            upload_error(error)
+        })
     })
 }
 

@@ -75,3 +75,59 @@ pub enum Error {
         uploaded: Vec<FileRef>,
     },
 }
+
+impl Error {
+    /// Scrubs `secrets` from every text a server could have echoed them
+    /// into, so no answer can carry a token into an error.
+    pub fn redact(&mut self, secrets: &[&str]) {
+        use crate::settings::redact;
+        let scrub = |text: &mut String| *text = redact(text, secrets);
+        match self {
+            Error::InvalidSettings(message) => scrub(message),
+            Error::InvalidFile { name, reason, .. } => {
+                scrub(name);
+                scrub(reason);
+            }
+            Error::TooLarge { name, .. } => scrub(name),
+            Error::Api { error, files, .. } => {
+                scrub(&mut error.message);
+                if let Some(code) = &mut error.code {
+                    scrub(code);
+                }
+                files.iter_mut().for_each(scrub);
+            }
+            Error::PossiblyUploaded { message, .. } | Error::Transport { message, .. } => {
+                scrub(message)
+            }
+            Error::Token { error, .. } => {
+                scrub(&mut error.message);
+                if let Some(code) = &mut error.code {
+                    scrub(code);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ErrorClass;
+
+    #[test]
+    fn redaction_reaches_messages_and_codes() {
+        let mut e = Error::Api {
+            error: ApiError {
+                class: ErrorClass::Other,
+                http_status: 400,
+                code: Some("tok-1".into()),
+                message: "your token was tok-1".into(),
+                retry_after: None,
+            },
+            files: vec![],
+            uploaded: vec![],
+        };
+        e.redact(&["tok-1"]);
+        assert!(!format!("{e:?}").contains("tok-1"), "{e:?}");
+    }
+}

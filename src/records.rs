@@ -119,7 +119,7 @@ pub fn attach(
             message: text("message"),
         });
     }
-    let mut error = match entry {
+    let mut error = match &entry {
         Some(entry) if response.status < 500 && response.status != 429 => {
             api::error_from(response.status, entry.to_string().as_bytes(), None)
         }
@@ -131,11 +131,29 @@ pub fn attach(
                 .and_then(api::retry_after_seconds),
         ),
     };
+    // Which value was refused is in the entry's details: the record id, or
+    // a file id (unknown, or used up by an earlier attachment).
+    let details = |key: &str| {
+        entry
+            .as_ref()
+            .and_then(|e| e.pointer(&format!("/details/{key}")))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     if error.code.as_deref() == Some("INVALID_DATA") {
-        error.message = format!(
-            "{} (an uploaded id can be attached once: upload the file again to attach it again)",
-            error.message
-        );
+        if details("json_path").ends_with("file_id") {
+            error.message = format!(
+                "{} (a file id is refused when unknown or already attached: an uploaded id \
+                 can be attached once, so upload the file again to attach it again)",
+                error.message
+            );
+        } else if details("api_name") == "id" {
+            error.message = format!(
+                "{} (no {module} record has the id {record_id})",
+                error.message
+            );
+        }
     }
     explain(&mut error, RECORDS_SCOPE);
     Err(Error::Api {

@@ -216,6 +216,9 @@ pub struct Timeouts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub origin: Origin,
+    /// Whether `origin` was given as an API domain, which then also wins
+    /// over the `api_domain` a token answer names.
+    pub origin_given: bool,
     pub access_token: Option<Secret>,
     pub refresh: Option<Refresh>,
     pub retry: RetryPolicy,
@@ -336,9 +339,9 @@ impl RawSettings {
         };
         let dc =
             dc.unwrap_or_else(|| DataCentre::find(DEFAULT_DATA_CENTRE).unwrap_or(DATA_CENTRES[0]));
-        let origin = match self.api_domain.as_deref().map(str::trim) {
-            Some(domain) if !domain.is_empty() => Origin::parse(domain)?,
-            _ => Origin::of(dc),
+        let (origin, origin_given) = match self.api_domain.as_deref().map(str::trim) {
+            Some(domain) if !domain.is_empty() => (Origin::parse(domain)?, true),
+            _ => (Origin::of(dc), false),
         };
         let refresh = match self.refresh_token {
             Some(token) if !token.expose().is_empty() => {
@@ -377,6 +380,7 @@ impl RawSettings {
         let ms = |value: Option<u64>, default: u64| value.unwrap_or(default).saturating_mul(MS);
         Ok(Settings {
             origin,
+            origin_given,
             access_token,
             refresh,
             retry: RetryPolicy {

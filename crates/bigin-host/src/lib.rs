@@ -246,7 +246,8 @@ fn engine() -> Result<Engine> {
 }
 
 /// The origins the guest may reach: the API origin the settings resolve
-/// to and, with a refresh token, the accounts server. Settings the guest
+/// to and, with a refresh token, the accounts server (and, unless an API
+/// domain was given, the Zoho API domains a token answer may name). Settings the guest
 /// will refuse anyway allow nothing.
 fn allowed_origins(env: &RawSettings) -> Vec<Origin> {
     let mut probe = env.clone();
@@ -256,9 +257,22 @@ fn allowed_origins(env: &RawSettings) -> Vec<Origin> {
         probe.access_token = Some(Secret::new("x"));
     }
     match probe.check() {
-        Ok(settings) => std::iter::once(settings.origin)
-            .chain(settings.refresh.map(|r| r.accounts))
-            .collect(),
+        Ok(settings) => {
+            // A token answer may name the account's own data centre, which
+            // wins over a configured data centre (not a configured domain).
+            let answered: Vec<Origin> = if settings.refresh.is_some() && !settings.origin_given {
+                bigin_files::settings::DATA_CENTRES
+                    .into_iter()
+                    .map(Origin::of)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            std::iter::once(settings.origin)
+                .chain(settings.refresh.map(|r| r.accounts))
+                .chain(answered)
+                .collect()
+        }
         Err(_) => Vec::new(),
     }
 }

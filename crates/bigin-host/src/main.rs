@@ -9,7 +9,7 @@
     reason = "UploadError is the generated WIT type, handed on as the component gave it"
 )]
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -19,9 +19,13 @@ use std::time::{Duration, Instant};
 use bigin_files::settings::RawSettings;
 use bigin_files::upload::MAX_FILE_BYTES;
 use bigin_host::{
-    Attachment, File, FileRef, FileTooLarge, Preopen, Progress, Runner, Source, UploadError, json,
+    Attachment, File, FileRef, FileTooLarge, InvalidFile, Preopen, Progress, Runner, Source,
+    UploadError, json,
 };
 use clap::{Parser, Subcommand};
+
+/// What `--bytes` may pass in one call: the guest's memory holds it all.
+const MAX_BYTES_IN_MEMORY: u64 = 512 * 1024 * 1024;
 
 /// The component `make build` produces, found from the source tree.
 const DEFAULT_COMPONENT: &str = concat!(
@@ -67,7 +71,17 @@ struct Target {
 }
 
 impl Target {
-    /// Every `BIGIN_*` setting from the environment, with the flags on top.
+    /// A `BIGIN_*` variable that is set but cannot be read, such as a
+    /// retry count that is not a number.
+    fn unreadable(&self) -> Option<String> {
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("BIGIN_"))
+            .collect();
+        RawSettings::from_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unreadable
+    }
+
+    /// Every `BIGIN_*` setting from the environment, with the flags on top;
+    /// a variable that cannot be read ends the command as invalid settings.
     fn settings(self) -> RawSettings {
         let env: Vec<(String, String)> = std::env::vars()
             .filter(|(k, _)| k.starts_with("BIGIN_"))
@@ -140,6 +154,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let unreadable = match &cli.command {
+        Command::Upload { target, .. }
+        | Command::Download { target, .. }
+        | Command::Attach { target, .. }
+        | Command::AttachFile { target, .. } => target.unreadable(),
+        Command::Precompile { .. } => None,
+    };
+    if let Some(problem) = unreadable {
+        return upload_failure(&[], &UploadError::InvalidSettings(problem));
+    }
     match cli.command {
         Command::Upload {
             target,
@@ -189,7 +213,7 @@ fn main() -> ExitCode {
         }
         Command::Precompile { out } => match Runner::precompile(&cli.component, &out) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(e) => host_failure(&e),
+            Err(e) => host_failure(&format!("{e:#}")),
         },
     }
 }
@@ -252,7 +276,8 @@ fn download(component: &Path, settings: &RawSettings, out: &Path, ids: &[String]
         if let Err(e) = written {
             return host_failure(&format!("{}: {e}", path.display()));
         }
-        println!("{}", json::downloaded(id, &file, &path));
+        // A closed stdout is no reason to stop the remaining downloads.
+        let _ = writeln!(std::io::stdout(), "{}", json::downloaded(id, &file, &path));
     }
     ExitCode::SUCCESS
 }
@@ -268,7 +293,8 @@ fn with_runner(
     };
     match call(&runner) {
         Ok(Ok(value)) => {
-            println!("{value}");
+            // The call took effect; a closed stdout does not undo it.
+            let _ = writeln!(std::io::stdout(), "{value}");
             ExitCode::SUCCESS
         }
         Ok(Err(error)) => upload_failure(&[], &error),
@@ -341,16 +367,34 @@ enum Refusal {
     Host(String),
 }
 
-/// Reads the files, refusing one over the limit from its size alone so a
-/// huge file is never read into memory.
+/// Reads the files, refusing one over the limit without reading more of it
+/// than the limit and a byte (a device or pipe has no size to go by), and a
+/// set too large for the guest's memory before reading any.
 fn read_files(paths: &[PathBuf]) -> Result<Vec<File>, Refusal> {
+    let total: u64 = paths
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    if total > MAX_BYTES_IN_MEMORY {
+        return Err(Refusal::Host(format!(
+            "{total} bytes are too many to pass as bytes in one call (at most \
+             {MAX_BYTES_IN_MEMORY}); leave out --bytes to stream them"
+        )));
+    }
     let mut files = Vec::with_capacity(paths.len());
     for (index, path) in paths.iter().enumerate() {
-        let name = file_name(path)?;
-        let size = std::fs::metadata(path)
-            .map_err(|e| Refusal::Host(format!("{}: {e}", path.display())))?
-            .len();
-        if size > MAX_FILE_BYTES {
+        let name = file_name(index, path)?;
+        let unreadable = |e: std::io::Error| invalid_file(index, path, &e.to_string());
+        let mut data = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut data))
+            .map_err(unreadable)?;
+        if data.len() as u64 > MAX_FILE_BYTES {
+            let size = std::fs::metadata(path)
+                .map(|m| m.len())
+                .unwrap_or(0)
+                .max(data.len() as u64);
             return Err(Refusal::Upload(UploadError::TooLarge(FileTooLarge {
                 index: u32::try_from(index).unwrap_or(u32::MAX),
                 name,
@@ -358,8 +402,6 @@ fn read_files(paths: &[PathBuf]) -> Result<Vec<File>, Refusal> {
                 limit: MAX_FILE_BYTES,
             })));
         }
-        let data =
-            std::fs::read(path).map_err(|e| Refusal::Host(format!("{}: {e}", path.display())))?;
         files.push(File {
             name,
             content_type: None,
@@ -369,19 +411,28 @@ fn read_files(paths: &[PathBuf]) -> Result<Vec<File>, Refusal> {
     Ok(files)
 }
 
+/// A file the user named that cannot be used, as the component would say.
+fn invalid_file(index: usize, path: &Path, reason: &str) -> Refusal {
+    Refusal::Upload(UploadError::InvalidFile(InvalidFile {
+        index: u32::try_from(index).unwrap_or(u32::MAX),
+        name: path.display().to_string(),
+        reason: reason.to_owned(),
+    }))
+}
+
 /// Gives each file's directory to the component, read-only, as `/in0`,
 /// `/in1`, ..., and names the files by path there; the host reads none of
 /// them.
 fn preopen_files(paths: &[PathBuf]) -> Result<(Vec<File>, Vec<Preopen>), Refusal> {
     let mut dirs: Vec<Preopen> = Vec::new();
     let mut files = Vec::with_capacity(paths.len());
-    for path in paths {
-        let name = file_name(path)?;
-        let full = std::fs::canonicalize(path)
-            .map_err(|e| Refusal::Host(format!("{}: {e}", path.display())))?;
+    for (index, path) in paths.iter().enumerate() {
+        let name = file_name(index, path)?;
+        let full =
+            std::fs::canonicalize(path).map_err(|e| invalid_file(index, path, &e.to_string()))?;
         let parent = full
             .parent()
-            .ok_or_else(|| Refusal::Host(format!("{}: has no directory", path.display())))?
+            .ok_or_else(|| invalid_file(index, path, "has no directory"))?
             .to_path_buf();
         let guest = match dirs.iter().find(|d| d.host == parent) {
             Some(dir) => dir.guest.clone(),
@@ -409,16 +460,11 @@ fn preopen_files(paths: &[PathBuf]) -> Result<(Vec<File>, Vec<Preopen>), Refusal
     Ok((files, dirs))
 }
 
-fn file_name(path: &Path) -> Result<String, Refusal> {
+fn file_name(index: usize, path: &Path) -> Result<String, Refusal> {
     path.file_name()
         .and_then(|n| n.to_str())
         .map(str::to_owned)
-        .ok_or_else(|| {
-            Refusal::Host(format!(
-                "{}: no file name, or one that is not valid UTF-8",
-                path.display()
-            ))
-        })
+        .ok_or_else(|| invalid_file(index, path, "no file name, or one that is not valid UTF-8"))
 }
 
 fn print_refs(refs: &[FileRef]) {

@@ -144,3 +144,69 @@ fn the_command_line_reports_errors_as_json_without_the_token() {
     assert_eq!(error["code"], "INVALID_TOKEN");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_command_line_refuses_what_it_cannot_use_as_json() {
+    let server = server();
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bigin"));
+        cmd.args(args)
+            .env("BIGIN_ACCESS_TOKEN", TOKEN)
+            .env("BIGIN_API_DOMAIN", server.base_url())
+            .env("BIGIN_COMPONENT", component_path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("running bigin");
+        let error: serde_json::Value = serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|_| panic!("a JSON error: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), error)
+    };
+    let (code, error) = run(&["upload", "/no/such/file.txt"], &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(error["error"], "invalid-file");
+    let (code, error) = run(
+        &["upload", "/no/such/file.txt"],
+        &[("BIGIN_MAX_RETRIES", "lots")],
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(error["error"], "invalid-settings");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("BIGIN_MAX_RETRIES")
+    );
+    assert_eq!(server.stats().requests.values().sum::<u64>(), 0);
+}
+
+#[test]
+fn a_closed_stdout_does_not_stop_downloads() {
+    let server = server();
+    let refs = runner()
+        .upload(
+            &settings(&server),
+            &[file("one.txt", "1"), file("two.txt", "2")],
+        )
+        .unwrap()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("bigin-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bigin"))
+        .args(["download", "--out"])
+        .arg(&dir)
+        .args([&refs[0].id, &refs[1].id])
+        .env("BIGIN_ACCESS_TOKEN", TOKEN)
+        .env("BIGIN_API_DOMAIN", server.base_url())
+        .env("BIGIN_COMPONENT", component_path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running bigin");
+    // Close the reading end at once, as `| head -0` would.
+    drop(child.stdout.take());
+    let status = child.wait().expect("bigin ends");
+    assert!(status.success(), "exit {status:?}");
+    assert_eq!(std::fs::read(dir.join("two.txt")).unwrap(), b"2");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

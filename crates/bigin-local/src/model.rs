@@ -169,8 +169,8 @@ pub enum Fault {
     /// Lets the request through untouched: it only takes a turn in the
     /// queue, so later faults hit later requests.
     Pass,
-    /// Answers at once, before reading any of the body, then closes the
-    /// connection.
+    /// Answers at once, before reading any of the body, then reads the body
+    /// to its end, throwing it away, and closes the connection.
     Early {
         /// HTTP status, 200 to 599; anything else is answered as 500.
         status: u16,

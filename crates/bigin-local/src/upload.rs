@@ -110,6 +110,13 @@ async fn apply_fault(
         } => {
             let response =
                 fault_response(status, &code, message.as_deref(), retry_after.as_deref());
+            // The answer goes out before any of the body is read; the body
+            // is then read to its end and thrown away, as a careful server
+            // does, so that closing with unread bytes does not turn into a
+            // reset that destroys the answer before the client reads it.
+            tokio::spawn(async move {
+                let _ = drain(&mut body).await;
+            });
             finish(shared, record, response::close_after(response))
         }
         Fault::Status {
