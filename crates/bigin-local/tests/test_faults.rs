@@ -161,10 +161,10 @@ fn early_answers_before_the_body() -> anyhow::Result<()> {
     let server = server()?;
     server.push_faults(vec![Fault::early(413, "FILE_SIZE_MORE_THAN_ALLOWED_SIZE")]);
     let mut stream = common::connect(server.addr())?;
-    // Announce a body and never send it: the answer must not wait for it.
+    // Announce a body and hold it back: the answer must not wait for it.
     stream.write_all(upload_head(5_000_000).as_bytes())?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let reply = common::read_reply(&mut stream)?;
+    let reply = read_one_reply(&mut stream)?;
     assert_eq!(
         (reply.status, reply.code().as_str()),
         (413, "FILE_SIZE_MORE_THAN_ALLOWED_SIZE")
@@ -175,7 +175,34 @@ fn early_answers_before_the_body() -> anyhow::Result<()> {
         (record.fault.as_deref(), record.status),
         (Some("early"), Some(413))
     );
+    // Then the body is read and thrown away, and the connection closes, so
+    // a client still sending never meets a reset that eats the answer.
+    stream.write_all(&vec![b'x'; 5_000_000])?;
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest)?;
+    assert!(rest.is_empty(), "nothing follows the answer");
     Ok(())
+}
+
+/// Reads one answer whose length its `Content-Length` gives, without
+/// waiting for the connection to close.
+fn read_one_reply(stream: &mut std::net::TcpStream) -> anyhow::Result<common::Reply> {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Ok(reply) = common::parse_reply(&raw) {
+            let length: usize = reply
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if reply.body.len() >= length {
+                return Ok(reply);
+            }
+        }
+        let n = stream.read(&mut chunk)?;
+        anyhow::ensure!(n > 0, "the connection closed before a whole answer");
+        raw.extend_from_slice(&chunk[..n]);
+    }
 }
 
 #[test]
