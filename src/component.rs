@@ -98,16 +98,16 @@ impl Records for Component {
         record_id: String,
         attachment: wit_records::Attachment,
     ) -> Result<String, wit::UploadError> {
-        let opened = match &attachment {
-            wit_records::Attachment::File(f) => open_all(std::slice::from_ref(f))?.pop().flatten(),
-            wit_records::Attachment::Link(_) => None,
-        };
+        let opened;
         let attachment = match &attachment {
-            wit_records::Attachment::File(f) => records::Attachment::File {
-                name: &f.name,
-                content_type: f.content_type.as_deref(),
-                data: data_of(f, opened.as_ref()),
-            },
+            wit_records::Attachment::File(f) => {
+                opened = open(0, f)?;
+                records::Attachment::File {
+                    name: &f.name,
+                    content_type: f.content_type.as_deref(),
+                    data: opened.data(),
+                }
+            }
             wit_records::Attachment::Link(url) => records::Attachment::Link(url),
         };
         with_client(env_settings(), |client| {
@@ -179,37 +179,44 @@ fn run(raw: RawSettings, files: &[wit::File]) -> Result<Vec<wit::FileRef>, wit::
         .map(|(f, opened)| FileIn {
             name: &f.name,
             content_type: f.content_type.as_deref(),
-            data: data_of(f, opened.as_ref()),
+            data: opened.data(),
         })
         .collect();
     let refs = with_client(raw, |client| upload::upload(client, &inputs))?;
     Ok(refs.into_iter().map(file_ref).collect())
 }
 
-/// Opens every file given by path, before anything is sent.
-fn open_all(files: &[wit::File]) -> Result<Vec<Option<fs::PreopenFile>>, wit::UploadError> {
-    files
-        .iter()
-        .enumerate()
-        .map(|(index, f)| match &f.source {
-            wit::Source::Bytes(_) => Ok(None),
-            wit::Source::Path(path) => fs::open(path).map(Some).map_err(|reason| {
-                wit::UploadError::InvalidFile(wit::InvalidFile {
-                    index: u32::try_from(index).unwrap_or(u32::MAX),
-                    name: f.name.escape_debug().to_string(),
-                    reason,
-                })
-            }),
-        })
-        .collect()
+/// A file's bytes, or the file itself when given by path.
+enum Opened<'a> {
+    Bytes(&'a [u8]),
+    File(fs::PreopenFile),
 }
 
-fn data_of<'a>(file: &'a wit::File, opened: Option<&'a fs::PreopenFile>) -> Data<'a> {
-    match (&file.source, opened) {
-        (_, Some(opened)) => Data::Source(opened),
-        (wit::Source::Bytes(bytes), None) => Data::Bytes(bytes),
-        // `open_all` opened every path; an unopened one sends nothing.
-        (wit::Source::Path(_), None) => Data::Bytes(&[]),
+impl Opened<'_> {
+    fn data(&self) -> Data<'_> {
+        match self {
+            Opened::Bytes(bytes) => Data::Bytes(bytes),
+            Opened::File(file) => Data::Source(file),
+        }
+    }
+}
+
+/// Opens every file given by path, before anything is sent.
+fn open_all(files: &[wit::File]) -> Result<Vec<Opened<'_>>, wit::UploadError> {
+    files.iter().enumerate().map(|(i, f)| open(i, f)).collect()
+}
+
+/// File `index` of a call, opened when it is given by path.
+fn open(index: usize, file: &wit::File) -> Result<Opened<'_>, wit::UploadError> {
+    match &file.source {
+        wit::Source::Bytes(bytes) => Ok(Opened::Bytes(bytes)),
+        wit::Source::Path(path) => fs::open(path).map(Opened::File).map_err(|reason| {
+            wit::UploadError::InvalidFile(wit::InvalidFile {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                name: file.name.escape_debug().to_string(),
+                reason,
+            })
+        }),
     }
 }
 
