@@ -74,23 +74,25 @@ impl Target {
     /// A `BIGIN_*` variable that is set but cannot be read, such as a
     /// retry count that is not a number.
     fn unreadable(&self) -> Option<String> {
-        let env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("BIGIN_"))
-            .collect();
-        RawSettings::from_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unreadable
+        env_settings().unreadable
     }
 
     /// Every `BIGIN_*` setting from the environment, with the flags on top;
     /// a variable that cannot be read ends the command as invalid settings.
     fn settings(self) -> RawSettings {
-        let env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("BIGIN_"))
-            .collect();
-        let mut raw = RawSettings::from_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut raw = env_settings();
         raw.data_centre = self.data_centre.or(raw.data_centre);
         raw.api_domain = self.api_domain.or(raw.api_domain);
         raw
     }
+}
+
+/// The `BIGIN_*` variables of this process.
+fn env_settings() -> RawSettings {
+    let env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("BIGIN_"))
+        .collect();
+    RawSettings::from_env(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 #[derive(Subcommand)]

@@ -62,6 +62,16 @@ fn the_component_imports_exactly_the_documented_world() {
     );
 }
 
+/// The `bigin` command aimed at `server` with the built component; `token`
+/// as its access token.
+fn bigin(server: &bigin_local::LocalServer, token: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bigin"));
+    cmd.env("BIGIN_ACCESS_TOKEN", token)
+        .env("BIGIN_API_DOMAIN", server.base_url())
+        .env("BIGIN_COMPONENT", component_path());
+    cmd
+}
+
 #[test]
 fn the_command_line_prints_one_json_line_per_file() {
     let server = server();
@@ -71,12 +81,10 @@ fn the_command_line_prints_one_json_line_per_file() {
     let b = dir.join("b c.bin");
     std::fs::write(&a, "alpha").unwrap();
     std::fs::write(&b, pattern(5000, 1)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bigin"))
-        .args(["upload", "--api-domain", &server.base_url()])
+    let out = bigin(&server, TOKEN)
+        .arg("upload")
         .arg(&a)
         .arg(&b)
-        .env("BIGIN_ACCESS_TOKEN", TOKEN)
-        .env("BIGIN_COMPONENT", component_path())
         .output()
         .expect("running bigin");
     assert!(
@@ -100,12 +108,10 @@ fn the_command_line_prints_one_json_line_per_file() {
     let id = lines[1]["id"].as_str().unwrap();
     let back = dir.join("back");
     std::fs::create_dir_all(&back).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bigin"))
-        .args(["download", "--api-domain", &server.base_url(), "--out"])
+    let out = bigin(&server, TOKEN)
+        .args(["download", "--out"])
         .arg(&back)
         .arg(id)
-        .env("BIGIN_ACCESS_TOKEN", TOKEN)
-        .env("BIGIN_COMPONENT", component_path())
         .output()
         .expect("running bigin");
     assert!(
@@ -128,11 +134,9 @@ fn the_command_line_reports_errors_as_json_without_the_token() {
     let a = dir.join("a.txt");
     std::fs::write(&a, "alpha").unwrap();
     let token = "leak-check-token-0c9d";
-    let out = Command::new(env!("CARGO_BIN_EXE_bigin"))
-        .args(["upload", "--api-domain", &server.base_url()])
+    let out = bigin(&server, token)
+        .arg("upload")
         .arg(&a)
-        .env("BIGIN_ACCESS_TOKEN", token)
-        .env("BIGIN_COMPONENT", component_path())
         .output()
         .expect("running bigin");
     assert_eq!(out.status.code(), Some(1));
@@ -149,11 +153,8 @@ fn the_command_line_reports_errors_as_json_without_the_token() {
 fn the_command_line_refuses_what_it_cannot_use_as_json() {
     let server = server();
     let run = |args: &[&str], env: &[(&str, &str)]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bigin"));
-        cmd.args(args)
-            .env("BIGIN_ACCESS_TOKEN", TOKEN)
-            .env("BIGIN_API_DOMAIN", server.base_url())
-            .env("BIGIN_COMPONENT", component_path());
+        let mut cmd = bigin(&server, TOKEN);
+        cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -192,13 +193,10 @@ fn a_closed_stdout_does_not_stop_downloads() {
         .unwrap();
     let dir = std::env::temp_dir().join(format!("bigin-pipe-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bigin"))
+    let mut child = bigin(&server, TOKEN)
         .args(["download", "--out"])
         .arg(&dir)
         .args([&refs[0].id, &refs[1].id])
-        .env("BIGIN_ACCESS_TOKEN", TOKEN)
-        .env("BIGIN_API_DOMAIN", server.base_url())
-        .env("BIGIN_COMPONENT", component_path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

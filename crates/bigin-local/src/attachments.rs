@@ -1,7 +1,7 @@
 //! `POST` and `GET /bigin/v2/{module}/{record_id}/Attachments`: files and
 //! links attached to a record directly, apart from its fields.
 
-use http_body_util::{BodyDataStream, Limited};
+use http_body_util::Limited;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use hyper::{Request, Response, StatusCode};
@@ -12,7 +12,7 @@ use crate::model::AttachmentRecord;
 use crate::records::{self, local_user};
 use crate::response::{self, Body};
 use crate::state::{NewAttachment, Shared};
-use crate::upload::{self, MAX_FILE_BYTES, Refusal, RequestBody};
+use crate::upload::{self, MAX_FILE_BYTES, Refusal, RequestBody, open_multipart};
 
 /// Largest attachment request body: one maximal file plus 1 MiB for the
 /// multipart framing.
@@ -175,14 +175,7 @@ fn unknown_record() -> Refusal {
 ///   control characters, or is over [`MAX_LINK_BYTES`]: 400 `INVALID_DATA`,
 ///   `details: {"api_name":"attachmentUrl"}`.
 async fn read_upload(headers: &HeaderMap, body: &mut RequestBody) -> Result<Upload, Refusal> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .ok_or_else(|| Refusal::invalid("no Content-Type"))?
-        .to_str()
-        .map_err(|e| Refusal::invalid(format!("Content-Type: {e}")))?;
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|e| Refusal::invalid(format!("Content-Type: {e}")))?;
-    let mut multipart = multer::Multipart::new(BodyDataStream::new(body), boundary);
+    let mut multipart = open_multipart(headers, body)?;
 
     let mut found = None;
     while let Some(mut field) = multipart.next_field().await.map_err(Refusal::from_multer)? {

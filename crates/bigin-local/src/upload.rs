@@ -367,6 +367,22 @@ impl Refusal {
 #[derive(Clone)]
 pub(crate) struct RefusalReason(pub(crate) String);
 
+/// A multipart reader over `body`, with the boundary its `Content-Type`
+/// names; a missing or unusable one is refused as an invalid request.
+pub(crate) fn open_multipart<'a>(
+    headers: &HeaderMap,
+    body: &'a mut RequestBody,
+) -> Result<multer::Multipart<'a>, Refusal> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .ok_or_else(|| Refusal::invalid("no Content-Type"))?
+        .to_str()
+        .map_err(|e| Refusal::invalid(format!("Content-Type: {e}")))?;
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|e| Refusal::invalid(format!("Content-Type: {e}")))?;
+    Ok(multer::Multipart::new(BodyDataStream::new(body), boundary))
+}
+
 /// Reads every part into `files`, stopping at the first reason to refuse
 /// the request. Parts read before the refusal stay in `files` for the
 /// statistics.
@@ -375,14 +391,7 @@ async fn read_files(
     body: &mut RequestBody,
     files: &mut Vec<ParsedFile>,
 ) -> Result<(), Refusal> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .ok_or_else(|| Refusal::invalid("no Content-Type"))?
-        .to_str()
-        .map_err(|e| Refusal::invalid(format!("Content-Type: {e}")))?;
-    let boundary = multer::parse_boundary(content_type)
-        .map_err(|e| Refusal::invalid(format!("Content-Type: {e}")))?;
-    let mut multipart = multer::Multipart::new(BodyDataStream::new(body), boundary);
+    let mut multipart = open_multipart(headers, body)?;
 
     while let Some(mut field) = multipart.next_field().await.map_err(Refusal::from_multer)? {
         let raw = field
